@@ -1,0 +1,3 @@
+"""mpgrade: an auto-grader for Python multiprocessing exercises."""
+
+__version__ = "0.1.0"

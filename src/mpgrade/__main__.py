@@ -1,0 +1,3 @@
+from mpgrade.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,436 @@
+"""The small frozen dataclasses that cross module borders.
+
+Every arrow of the pipeline (load -> segment -> build -> sandbox -> probe trace
+-> checks -> score -> report) hands one of these to the next room. Keeping them
+here, and only here, is what lets each module stay ignorant of the others'
+internals: a renderer sees a ``Report``, a check sees an ``Answer``, a
+``RunResult`` and a ``Trace``, the sandbox sees a ``RunRequest``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+CellKind = Literal["code", "markdown", "raw"]
+QuestionKind = Literal["code", "prose"]
+Status = Literal["passed", "partial", "failed", "missing", "error", "timeout", "needs_review"]
+# Why a run was stopped early; None when it ended by itself.
+LimitReason = Literal[
+    "time_limit", "deadlock", "memory", "process_limit", "output_limit", "cpu_limit", "file_size"
+]
+
+SCHEMA_VERSION = 1
+
+
+# --------------------------------------------------------------------------- submission
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One cell of a notebook, or one chunk of a script between cell markers."""
+
+    index: int
+    kind: CellKind
+    source: str
+    # Question id given explicitly by metadata (ours: ``metadata.mpgrade.question``,
+    # nbgrader: ``metadata.nbgrader.grade_id``) or a tag like ``Q3``; wins over headers.
+    question: str | None = None
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A student's file, read but not yet interpreted."""
+
+    path: str
+    format: Literal["ipynb", "py"]
+    sha256: str
+    cells: tuple[Cell, ...]
+    # Exercise id stamped into notebooks made by ``mpgrade template``.
+    assignment_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The cells that answer one question, in notebook order."""
+
+    question_id: str
+    cells: tuple[Cell, ...]
+    # How the cells were attributed: "metadata", "header", "order" (guessed), "none".
+    found_by: str = "header"
+
+    @property
+    def code(self) -> str:
+        return "\n\n".join(c.source for c in self.cells if c.kind == "code" and c.source.strip())
+
+    @property
+    def prose(self) -> str:
+        return "\n\n".join(c.source for c in self.cells if c.kind != "code" and c.source.strip())
+
+    @property
+    def first_line(self) -> int:
+        """Index of the first cell, used to point students at their answer."""
+        return self.cells[0].index if self.cells else -1
+
+
+@dataclass(frozen=True)
+class Segmentation:
+    """A submission cut into answers; ``preamble`` holds cells before the first question."""
+
+    answers: dict[str, Answer]
+    preamble: tuple[Cell, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+# --------------------------------------------------------------------------- assignment
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    """One check of a question: a registered check id, its weight and parameters."""
+
+    id: str
+    points: float
+    params: dict = field(default_factory=dict, hash=False, compare=False)
+
+
+@dataclass(frozen=True)
+class Concept:
+    """A rubric concept for prose: found when any synonym (regex) matches."""
+
+    id: str
+    description: str
+    synonyms: tuple[str, ...]
+    points: float = 1.0
+
+
+@dataclass(frozen=True)
+class Misconception:
+    id: str
+    patterns: tuple[str, ...]
+    message: str
+    penalty: float = 0.5
+
+
+@dataclass(frozen=True)
+class Rubric:
+    concepts: tuple[Concept, ...] = ()
+    misconceptions: tuple[Misconception, ...] = ()
+    points: float = 0.0
+    min_words: int = 15
+
+
+@dataclass(frozen=True)
+class Question:
+    id: str
+    title: str
+    text: str
+    kind: QuestionKind
+    points: float
+    checks: tuple[CheckSpec, ...] = ()
+    rubric: Rubric | None = None
+    # Per-question overrides of the assignment limits; None = inherit.
+    timeout_s: float | None = None
+    start_method: str | None = None
+    stdin: str | None = None
+    # Code is optional (Q4: prose alone is a valid answer).
+    code_optional: bool = False
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits of one sandboxed run."""
+
+    wall_s: float = 10.0
+    cpu_s: float = 30.0
+    memory_mb: int = 1024
+    processes: int = 64
+    output_bytes: int = 1_000_000
+    file_size_mb: int = 16
+    open_files: int = 256
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A known-wrong submission the exercise declares, for ``mpgrade validate``."""
+
+    path: str
+    loses: tuple[str, ...]  # question ids that must lose points
+
+
+@dataclass(frozen=True)
+class Assignment:
+    id: str
+    title: str
+    questions: tuple[Question, ...]
+    limits: Limits = Limits()
+    start_method: str | None = None  # pinned method; None = the running Python's default
+    root: str = ""  # folder of the exercise file
+    solution: str | None = None  # path of the reference solution
+    variants: tuple[Variant, ...] = ()
+    custom_checks: str | None = None  # path of a checks.py with extra check functions
+
+    def question(self, qid: str) -> Question:
+        for q in self.questions:
+            if q.id == qid:
+                return q
+        raise KeyError(qid)
+
+
+# --------------------------------------------------------------------------- sandbox
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What the sandbox needs: files to place in a scratch dir and a script to run."""
+
+    files: dict[str, str]  # relative name -> text, written into the scratch working dir
+    script: str  # which of ``files`` to run with sys.executable
+    limits: Limits = Limits()
+    env: dict[str, str] = field(default_factory=dict)  # added to the scrubbed environment
+    pythonpath: tuple[str, ...] = ()  # read-only dirs put first on PYTHONPATH (the probe)
+    stdin: str | None = None  # None = closed stdin
+    isolation: str = "auto"  # "auto" | "bwrap" | "plain"
+    detect_deadlock: bool = True
+
+
+@dataclass(frozen=True)
+class StackFrame:
+    file: str
+    line: int
+    function: str
+    code: str = ""  # the source line, when the grader can read it
+
+
+@dataclass(frozen=True)
+class ProcessStack:
+    """Python stack of one process of a hung tree, innermost frame last."""
+
+    pid: int
+    name: str
+    frames: tuple[StackFrame, ...]
+    wait: str = ""  # what the kernel says it waits in: "read", "wait4", "futex", ...
+
+
+@dataclass(frozen=True)
+class ObservedProcess:
+    """A process the supervisor saw in the tree itself (kernel events or /proc)."""
+
+    pid: int  # pid as the supervisor sees it
+    ppid: int
+    ns_pid: int | None = None  # pid inside the sandbox's pid namespace, when known
+    exit_code: int | None = None  # negative = killed by that signal
+    cmdline: str = ""
+
+
+@dataclass(frozen=True)
+class RunResult:
+    exit_code: int | None  # None when killed by the supervisor
+    stdout: str
+    stderr: str
+    duration_s: float
+    cpu_s: float = 0.0
+    stdout_truncated: bool = False
+    stderr_truncated: bool = False
+    limit: LimitReason | None = None
+    limit_detail: str = ""  # one sentence: which limit, its value, what was seen
+    stacks: tuple[ProcessStack, ...] = ()
+    observed: tuple[ObservedProcess, ...] = ()
+    observer: str = "poll"  # "proc_connector" | "poll"
+    trace_lines: tuple[str, ...] = ()  # raw JSON lines the probe wrote (untrusted)
+    backend: str = "plain"
+    leftover_processes: int = 0  # processes of the run still alive after the kill (should be 0)
+
+
+# --------------------------------------------------------------------------- probe trace
+
+
+@dataclass(frozen=True)
+class ProcessInfo:
+    pid: int
+    ppid: int
+    name: str
+    target: str | None  # qualified name of the target function, None when target=None
+    args: str = ""  # repr of args, shortened
+    role: Literal["main", "child", "pool_worker", "helper"] = "child"
+    daemon: bool = False
+    exitcode: int | None = None
+    started_at: float = 0.0  # seconds since the run started
+    ended_at: float | None = None
+    confirmed: bool = False  # the supervisor saw a real process for it
+
+
+@dataclass(frozen=True)
+class OutputLine:
+    pid: int
+    stream: Literal["stdout", "stderr"]
+    text: str
+    t: float = 0.0
+
+
+@dataclass(frozen=True)
+class PoolInfo:
+    id: int
+    creator_pid: int
+    size: int
+    calls: tuple[str, ...] = ()  # "map", "apply_async", "imap_unordered", ...
+    kind: Literal["process", "thread"] = "process"
+
+
+@dataclass(frozen=True)
+class PoolTask:
+    pool_id: int | None
+    worker_pid: int
+    func: str
+    input: str  # repr
+    result: str | None  # repr; None when it raised
+    error: str | None = None
+    t: float = 0.0
+
+
+@dataclass(frozen=True)
+class Message:
+    channel: str  # "pipe-1", "queue-2"
+    kind: Literal["pipe", "queue"]
+    op: Literal["send", "recv"]
+    pid: int
+    value: str  # repr
+    t: float = 0.0
+
+
+@dataclass(frozen=True)
+class Trace:
+    """What multiprocessing did, as recorded by the probe and cross-checked."""
+
+    start_method: str = ""
+    processes: tuple[ProcessInfo, ...] = ()
+    lines: tuple[OutputLine, ...] = ()
+    pools: tuple[PoolInfo, ...] = ()
+    tasks: tuple[PoolTask, ...] = ()
+    messages: tuple[Message, ...] = ()
+    threads_started: int = 0
+    rejected: tuple[str, ...] = ()  # why events were discarded (unconfirmed, malformed)
+
+    def children(self) -> tuple[ProcessInfo, ...]:
+        return tuple(p for p in self.processes if p.role == "child")
+
+
+# --------------------------------------------------------------------------- checks and results
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    id: str
+    passed: bool
+    score: float
+    max_score: float
+    message: str
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """A named failure pattern, explained for a student."""
+
+    code: str  # "pipe_inherited_write_end", "missing_main_guard", ...
+    title: str
+    explanation: str
+    fix: str
+    severity: Literal["error", "warning"] = "error"
+    location: str = ""  # "answer.py:12" in the student's code
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """The per-process story of one question's run, as the report shows it."""
+
+    exit_code: int | None
+    duration_s: float
+    start_method: str
+    reason: LimitReason | None
+    reason_detail: str
+    stdout: str
+    stderr: str
+    truncated: bool
+    trace: Trace
+    stacks: tuple[ProcessStack, ...] = ()
+    script: str = ""  # the code that ran (student lines marked in the report)
+    blocking_line: int | None = None  # line of ``script`` where the run was stuck
+
+
+@dataclass(frozen=True)
+class QuestionResult:
+    id: str
+    title: str
+    kind: QuestionKind
+    status: Status
+    score: float
+    max_score: float
+    feedback: str
+    checks: tuple[CheckResult, ...] = ()
+    diagnoses: tuple[Diagnosis, ...] = ()
+    run: RunSummary | None = None
+    # Only for portability runs: start method -> (status, reason)
+    portability: dict[str, tuple[str, str]] = field(default_factory=dict, hash=False, compare=False)
+
+
+@dataclass(frozen=True)
+class Environment:
+    python: str
+    platform: str
+    start_method: str
+    isolation: str
+    observer: str
+    limits: Limits
+
+
+@dataclass(frozen=True)
+class Report:
+    tool_version: str
+    assignment_id: str
+    assignment_title: str
+    submission_path: str
+    submission_sha256: str
+    submission_format: str
+    score: float
+    max_score: float
+    duration_s: float
+    questions: tuple[QuestionResult, ...]
+    environment: Environment
+    student: str | None = None  # set by batch grading
+
+
+# --------------------------------------------------------------------------- build and grading
+
+
+@dataclass(frozen=True)
+class BuiltScript:
+    """The file the sandbox runs for one question, and how to map its lines back."""
+
+    source: str
+    # script line (1-based) -> (cell index, line within that cell), for student lines only
+    line_map: dict[int, tuple[int, int]] = field(default_factory=dict, hash=False, compare=False)
+    notes: tuple[str, ...] = ()  # e.g. "line 1 looked like prose and was ignored"
+    syntax_error: str | None = None  # set when the answer cannot be compiled at all
+
+
+@dataclass(frozen=True)
+class CheckContext:
+    """Everything a check may look at; checks are pure functions of this."""
+
+    question: Question
+    answer: Answer | None
+    script: BuiltScript | None
+    run: RunResult | None
+    trace: Trace
+
+
+@dataclass(frozen=True)
+class GradeOptions:
+    timeout_s: float | None = None  # overrides every question's wall limit
+    start_method: str | None = None  # overrides the assignment's
+    isolation: str = "auto"
+    questions: tuple[str, ...] = ()  # grade only these ids; () = all
+    portability: bool = False  # also run code questions under every start method
+    limits: Limits | None = None  # overrides the assignment's limits
+    jobs: int = 0  # questions run concurrently within one submission; 0 = auto
