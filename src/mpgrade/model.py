@@ -356,6 +356,8 @@ class RunSummary:
     stacks: tuple[ProcessStack, ...] = ()
     script: str = ""  # the code that ran (student lines marked in the report)
     blocking_line: int | None = None  # line of ``script`` where the run was stuck
+    backend: str = ""  # isolation backend that ran it: "bwrap" | "plain"
+    observer: str = ""  # how the supervisor saw the tree: "proc_connector" | "poll"
 
 
 @dataclass(frozen=True)

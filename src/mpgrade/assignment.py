@@ -1,0 +1,353 @@
+"""Exercise sets as data: load and validate ``exercises/<id>/exercise.toml``.
+
+An instructor adapts an assignment by editing a TOML file, never mpgrade's code, so
+every mistake in that file must come back as one precise message with the file and
+the line, not as a KeyError deep inside the grader.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from mpgrade.model import (
+    Assignment,
+    CheckSpec,
+    Concept,
+    Limits,
+    Misconception,
+    Question,
+    Rubric,
+    Variant,
+)
+from mpgrade.resources import data_dir
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+EXERCISE_FILE = "exercise.toml"
+START_METHODS = ("fork", "spawn", "forkserver")
+_LIMIT_FIELDS = {f: type(getattr(Limits(), f)) for f in Limits.__dataclass_fields__}
+
+
+class AssignmentError(Exception):
+    """An exercise that cannot be used; the message names the file and, when known, the line."""
+
+
+def search_path() -> list[Path]:
+    """Folders holding exercise sets: ``$MPGRADE_EXERCISES`` (os.pathsep-separated),
+    ``./exercises`` of the current directory, then the bundled ones."""
+    extra = [Path(p) for p in os.environ.get("MPGRADE_EXERCISES", "").split(os.pathsep) if p]
+    return [*extra, Path.cwd() / "exercises", data_dir("exercises")]
+
+
+def discover() -> dict[str, Path]:
+    """Exercise id -> exercise file, first match on the search path wins."""
+    found: dict[str, Path] = {}
+    for folder in search_path():
+        if not folder.is_dir():
+            continue
+        for spec in sorted(folder.glob(f"*/{EXERCISE_FILE}")):
+            found.setdefault(spec.parent.name, spec.resolve())
+    return found
+
+
+def load_assignment(id_or_path: str | Path) -> Assignment:
+    """Load an exercise set by id (see ``discover``) or by path to its folder or TOML file."""
+    path = Path(id_or_path)
+    if path.is_dir():
+        path = path / EXERCISE_FILE
+    if not path.is_file():
+        known = discover()
+        if str(id_or_path) not in known:
+            names = ", ".join(sorted(known)) or "none"
+            raise AssignmentError(f"unknown assignment '{id_or_path}' (known: {names})")
+        path = known[str(id_or_path)]
+    return _Loader(path).load()
+
+
+class _Loader:
+    """Turns one TOML file into an Assignment, remembering where each table starts."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path.resolve()
+        try:
+            self.text = self.path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise AssignmentError(f"{path}: cannot read ({exc})") from None
+
+    # -- errors with positions
+
+    def fail(self, where: str, message: str) -> AssignmentError:
+        line = self._locate(where)
+        at = f":{line}" if line else ""
+        return AssignmentError(f"{self.path}{at}: {where}: {message}")
+
+    def _locate(self, where: str) -> int | None:
+        """Best line for a dotted location like ``questions[2].checks[1].params``."""
+        pos, line = 0, None
+        for part in where.split("."):
+            m = re.fullmatch(r"(\w+)(?:\[(\d+)\])?", part)
+            if not m:
+                break
+            name, index = m.group(1), m.group(2)
+            if index is not None:
+                headers = self._array_headers(name, pos)
+                i = int(index)
+                if i >= len(headers):
+                    break
+                pos = headers[i]
+            else:
+                hit = re.compile(rf"^\s*(\[+[\w.]*\b{name}\]+|{name}\s*=)", re.M).search(
+                    self.text, pos
+                )
+                if not hit:
+                    break
+                pos = hit.start()
+            line = self.text.count("\n", 0, pos) + 1
+        return line
+
+    def _array_headers(self, name: str, start: int) -> list[int]:
+        pattern = re.compile(rf"^\s*\[\[([\w.]*\.)?{name}\]\]", re.M)
+        depth = None
+        hits = []
+        for m in pattern.finditer(self.text, start):
+            d = m.group(0).count(".")
+            depth = d if depth is None else depth
+            if d == depth:
+                hits.append(m.start())
+        return hits
+
+    # -- typed field access
+
+    def field(self, table: dict, key: str, kind: type | tuple, where: str, default: Any = ...) -> Any:
+        if key not in table:
+            if default is ...:
+                raise self.fail(where, f"missing required key '{key}'")
+            return default
+        value = table[key]
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+            name = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
+            raise self.fail(f"{where}.{key}", f"expected {name}, got {type(value).__name__}")
+        return value
+
+    def known_keys(self, table: dict, allowed: set[str], where: str) -> None:
+        unknown = sorted(set(table) - allowed)
+        if unknown:
+            raise self.fail(where, f"unknown key '{unknown[0]}' (allowed: {', '.join(sorted(allowed))})")
+
+    # -- the document
+
+    def load(self) -> Assignment:
+        try:
+            doc = tomllib.loads(self.text)
+        except tomllib.TOMLDecodeError as exc:
+            line = re.search(r"line (\d+)", str(exc))
+            at = f":{line.group(1)}" if line else ""
+            raise AssignmentError(f"{self.path}{at}: invalid TOML: {exc}") from None
+        self.known_keys(
+            doc,
+            {"id", "title", "solution", "start_method", "limits", "questions", "variants"},
+            "top level",
+        )
+        aid = self.field(doc, "id", str, "top level")
+        title = self.field(doc, "title", str, "top level")
+        start = self.start_method(doc, "top level")
+        limits = self.limits(self.field(doc, "limits", dict, "limits", {}))
+        raw_questions = self.field(doc, "questions", list, "top level")
+        if not raw_questions:
+            raise self.fail("questions", "an assignment needs at least one question")
+        questions = tuple(self.question(q, f"questions[{i}]") for i, q in enumerate(raw_questions))
+        ids = [q.id for q in questions]
+        dupes = {i for i in ids if ids.count(i) > 1}
+        if dupes:
+            raise self.fail("questions", f"duplicate question id '{sorted(dupes)[0]}'")
+        root = self.path.parent
+        solution = self.field(doc, "solution", str, "top level", None)
+        if solution is not None:
+            solution = str((root / solution).resolve())
+        variants = tuple(
+            self.variant(v, f"variants[{i}]", root, ids)
+            for i, v in enumerate(self.field(doc, "variants", list, "top level", []))
+        )
+        custom = root / "checks.py"
+        assignment = Assignment(
+            id=aid,
+            title=title,
+            questions=questions,
+            limits=limits,
+            start_method=start,
+            root=str(root),
+            solution=solution,
+            variants=variants,
+            custom_checks=str(custom) if custom.is_file() else None,
+        )
+        self.check_ids(assignment)
+        return assignment
+
+    def start_method(self, table: dict, where: str) -> str | None:
+        method = self.field(table, "start_method", str, where, None)
+        if method is not None and method not in START_METHODS:
+            raise self.fail(f"{where}.start_method", f"must be one of {', '.join(START_METHODS)}")
+        return method
+
+    def limits(self, table: dict) -> Limits:
+        self.known_keys(table, set(_LIMIT_FIELDS), "limits")
+        values = {}
+        for key, kind in _LIMIT_FIELDS.items():
+            if key in table:
+                value = self.field(table, key, (int, float) if kind is float else int, "limits")
+                if value <= 0:
+                    raise self.fail(f"limits.{key}", "must be positive")
+                values[key] = kind(value)
+        return Limits(**values)
+
+    def question(self, table: Any, where: str) -> Question:
+        if not isinstance(table, dict):
+            raise self.fail(where, "each question must be a table ([[questions]])")
+        self.known_keys(
+            table,
+            {"id", "title", "text", "kind", "points", "checks", "rubric", "timeout_s",
+             "start_method", "stdin", "code_optional"},
+            where,
+        )
+        qid = self.field(table, "id", str, where)
+        kind = self.field(table, "kind", str, where)
+        if kind not in ("code", "prose"):
+            raise self.fail(f"{where}.kind", "must be 'code' or 'prose'")
+        points = self.field(table, "points", float, where)
+        checks = tuple(
+            self.check(c, f"{where}.checks[{i}]")
+            for i, c in enumerate(self.field(table, "checks", list, where, []))
+        )
+        rubric_table = self.field(table, "rubric", dict, where, None)
+        rubric = self.rubric(rubric_table, f"{where}.rubric") if rubric_table is not None else None
+        if kind == "prose" and rubric is None:
+            raise self.fail(where, "a prose question needs a [questions.rubric]")
+        if kind == "code" and not checks:
+            raise self.fail(where, "a code question needs at least one [[questions.checks]]")
+        total = sum(c.points for c in checks) + (rubric.points if rubric else 0.0)
+        if abs(total - points) > 1e-6:
+            raise self.fail(
+                f"{where}.points",
+                f"question {qid} is worth {points:g} but its checks and rubric add up to {total:g}",
+            )
+        timeout = self.field(table, "timeout_s", float, where, None)
+        if timeout is not None and timeout <= 0:
+            raise self.fail(f"{where}.timeout_s", "must be positive")
+        return Question(
+            id=qid,
+            title=self.field(table, "title", str, where, qid),
+            text=self.field(table, "text", str, where, ""),
+            kind=kind,
+            points=points,
+            checks=checks,
+            rubric=rubric,
+            timeout_s=timeout,
+            start_method=self.start_method(table, where),
+            stdin=self.field(table, "stdin", str, where, None),
+            code_optional=self.field(table, "code_optional", bool, where, False),
+        )
+
+    def check(self, table: Any, where: str) -> CheckSpec:
+        if not isinstance(table, dict):
+            raise self.fail(where, "each check must be a table ([[questions.checks]])")
+        self.known_keys(table, {"id", "points", "params"}, where)
+        points = self.field(table, "points", float, where)
+        if points < 0:
+            raise self.fail(f"{where}.points", "must not be negative")
+        return CheckSpec(
+            id=self.field(table, "id", str, where),
+            points=points,
+            params=self.field(table, "params", dict, where, {}),
+        )
+
+    def rubric(self, table: dict, where: str) -> Rubric:
+        self.known_keys(table, {"points", "min_words", "concepts", "misconceptions"}, where)
+        concepts = []
+        for i, c in enumerate(self.field(table, "concepts", list, where, [])):
+            w = f"{where}.concepts[{i}]"
+            self.known_keys(c, {"id", "description", "synonyms", "points"}, w)
+            concepts.append(
+                Concept(
+                    id=self.field(c, "id", str, w),
+                    description=self.field(c, "description", str, w),
+                    synonyms=self.patterns(c, "synonyms", w),
+                    points=self.field(c, "points", float, w, 1.0),
+                )
+            )
+        misconceptions = []
+        for i, m in enumerate(self.field(table, "misconceptions", list, where, [])):
+            w = f"{where}.misconceptions[{i}]"
+            self.known_keys(m, {"id", "patterns", "message", "penalty"}, w)
+            misconceptions.append(
+                Misconception(
+                    id=self.field(m, "id", str, w),
+                    patterns=self.patterns(m, "patterns", w),
+                    message=self.field(m, "message", str, w),
+                    penalty=self.field(m, "penalty", float, w, 0.5),
+                )
+            )
+        if not concepts:
+            raise self.fail(where, "a rubric needs at least one [[...concepts]]")
+        return Rubric(
+            concepts=tuple(concepts),
+            misconceptions=tuple(misconceptions),
+            points=self.field(table, "points", float, where),
+            min_words=self.field(table, "min_words", int, where, 15),
+        )
+
+    def patterns(self, table: dict, key: str, where: str) -> tuple[str, ...]:
+        values = self.field(table, key, list, where)
+        for i, p in enumerate(values):
+            if not isinstance(p, str):
+                raise self.fail(f"{where}.{key}", f"item {i + 1} is not a string")
+            try:
+                re.compile(p)
+            except re.error as exc:
+                raise self.fail(f"{where}.{key}", f"invalid regular expression {p!r}: {exc}") from None
+        return tuple(values)
+
+    def variant(self, table: Any, where: str, root: Path, ids: list[str]) -> Variant:
+        if not isinstance(table, dict):
+            raise self.fail(where, "each variant must be a table ([[variants]])")
+        self.known_keys(table, {"path", "loses"}, where)
+        path = root / self.field(table, "path", str, where)
+        if not path.is_file():
+            raise self.fail(f"{where}.path", f"no such file: {path}")
+        loses = tuple(self.field(table, "loses", list, where))
+        for qid in loses:
+            if qid not in ids:
+                raise self.fail(f"{where}.loses", f"unknown question id '{qid}'")
+        return Variant(path=str(path), loses=loses)
+
+    def check_ids(self, assignment: Assignment) -> None:
+        """Every check named in the file must exist (built in or in the folder's checks.py)."""
+        from mpgrade import checks
+
+        if assignment.custom_checks:
+            try:
+                checks.register_module(assignment.custom_checks)
+            except Exception as exc:  # the instructor's code: report, don't crash
+                raise AssignmentError(f"{assignment.custom_checks}: cannot load custom checks: {exc}") from None
+        known = checks.available_checks()
+        for qi, q in enumerate(assignment.questions):
+            for ci, spec in enumerate(q.checks):
+                if spec.id not in known:
+                    raise self.fail(
+                        f"questions[{qi}].checks[{ci}].id",
+                        f"unknown check '{spec.id}' (see `mpgrade checks`)",
+                    )
+
+
+def iter_assignments() -> Iterator[tuple[str, Path]]:
+    """(id, exercise file) of every discoverable exercise set, sorted by id."""
+    yield from sorted(discover().items())

@@ -1,0 +1,122 @@
+"""Command line: arguments in, exit code out; no grading logic of its own.
+
+Exit codes (documented in the README):
+  0  graded, full marks (check) / batch completed (grade) / command succeeded
+  1  graded, points lost (check) / validation failed (validate)
+  2  could not grade: unreadable file, unknown assignment, bad arguments (one line on stderr)
+  3  internal error of mpgrade (one line; MPGRADE_DEBUG=1 shows the traceback)
+  130 interrupted (Ctrl-C)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from mpgrade import __version__
+
+EXIT_OK, EXIT_POINTS_LOST, EXIT_UNUSABLE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+FORMATS = ("text", "json", "html", "markdown", "gradescope")
+
+
+class UsageError(Exception):
+    """Bad input from the user: printed as one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage problem in one line instead of a usage block."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(message)
+
+
+def _limits_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--assignment", "-a", help="exercise id or path (default: from the notebook, "
+                                              "else the best match among known exercises)")
+    p.add_argument("--timeout", type=float, help="wall-clock limit per question, seconds")
+    p.add_argument("--start-method", choices=("fork", "spawn", "forkserver"),
+                   help="multiprocessing start method for the answers")
+    p.add_argument("--isolation", choices=("auto", "bwrap", "plain"), default="auto",
+                   help="sandbox backend (default: the strongest available)")
+    p.add_argument("--memory-mb", type=int, help="memory limit per process")
+    p.add_argument("--max-processes", type=int, help="process-count limit per question")
+    p.add_argument("--cpu", type=float, help="CPU-time limit per question, seconds")
+    p.add_argument("--max-output", type=int, help="output limit per question, bytes")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="mpgrade", description="Grade Python multiprocessing exercises.")
+    parser.add_argument("--version", action="version", version=f"mpgrade {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    check = sub.add_parser("check", help="grade one submission (.ipynb or .py)")
+    check.add_argument("file")
+    _limits_args(check)
+    check.add_argument("--question", "-q", action="append", default=[],
+                       help="grade only this question (repeatable)")
+    check.add_argument("--format", "-f", choices=FORMATS, default="text")
+    check.add_argument("--output", "-o", help="write the report to this file")
+    check.add_argument("--templates", help="folder of templates overriding the bundled ones")
+    check.add_argument("--portability", action="store_true",
+                       help="also run each code question under every start method")
+    check.add_argument("--no-color", action="store_true", help="plain text output")
+
+    grade = sub.add_parser("grade", help="grade a whole class (folders, files, LMS zips)")
+    grade.add_argument("paths", nargs="+")
+    grade.add_argument("--output", "-o", required=True, help="output folder")
+    _limits_args(grade)
+    grade.add_argument("--workers", "-j", type=int, default=0, help="parallel submissions")
+    grade.add_argument("--force", action="store_true", help="regrade unchanged submissions")
+    grade.add_argument("--roster", help="CSV of students (id, name, email)")
+    grade.add_argument("--dask", metavar="ADDRESS", help="Dask scheduler to distribute the work")
+    grade.add_argument("--question", "-q", action="append", default=[])
+
+    sub.add_parser("list", help="list the exercise sets mpgrade knows")
+    sub.add_parser("checks", help="list the built-in check ids")
+    sub.add_parser("doctor", help="what this machine supports (isolation, limits)")
+    sub.add_parser("schema", help="print the JSON Schema of the result")
+
+    tmpl = sub.add_parser("template", help="write the blank student notebook of an exercise")
+    tmpl.add_argument("assignment")
+    tmpl.add_argument("--output", "-o", required=True)
+    tmpl.add_argument("--format", choices=("ipynb", "py"), default=None)
+
+    val = sub.add_parser("validate", help="grade an exercise's reference solution and wrong variants")
+    val.add_argument("assignment")
+    val.add_argument("--isolation", choices=("auto", "bwrap", "plain"), default="auto")
+
+    gs = sub.add_parser("gradescope-build", help="write a Gradescope autograder zip")
+    gs.add_argument("--assignment", "-a", required=True)
+    gs.add_argument("--output", "-o", default="autograder.zip")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        from mpgrade import commands  # deferred: `--help` stays fast
+
+        return commands.dispatch(args)
+    except UsageError as exc:
+        _say(f"mpgrade: error: {exc}")
+        return EXIT_UNUSABLE
+    except KeyboardInterrupt:
+        _say("mpgrade: interrupted")
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        from mpgrade.assignment import AssignmentError
+        from mpgrade.submission import SubmissionError
+
+        if isinstance(exc, (AssignmentError, SubmissionError)):
+            _say(f"mpgrade: error: {exc}")
+            return EXIT_UNUSABLE
+        if os.environ.get("MPGRADE_DEBUG"):
+            raise
+        _say(f"mpgrade: internal error: {type(exc).__name__}: {exc} (MPGRADE_DEBUG=1 shows details)")
+        return EXIT_INTERNAL
+
+
+def _say(line: str) -> None:
+    print(line.replace("\n", " "), file=sys.stderr)

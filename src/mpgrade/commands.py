@@ -1,0 +1,215 @@
+"""One function per subcommand: turn parsed arguments into calls of the rooms.
+
+Kept apart from ``cli`` so that argument parsing stays declarative and each command
+reads as the short sequence of pipeline steps it is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from mpgrade.assignment import AssignmentError, iter_assignments, load_assignment
+from mpgrade.cli import EXIT_OK, EXIT_POINTS_LOST, EXIT_UNUSABLE, UsageError
+from mpgrade.model import Assignment, GradeOptions, Limits, Submission
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    handler = {
+        "check": cmd_check,
+        "grade": cmd_grade,
+        "list": cmd_list,
+        "checks": cmd_checks,
+        "doctor": cmd_doctor,
+        "schema": cmd_schema,
+        "template": cmd_template,
+        "validate": cmd_validate,
+        "gradescope-build": cmd_gradescope_build,
+    }[args.command]
+    return handler(args)
+
+
+# --------------------------------------------------------------------------- shared pieces
+
+
+def _limits(args: argparse.Namespace, base: Limits) -> Limits | None:
+    """Command-line overrides of the assignment's limits; None when there are none."""
+    overrides = {
+        "memory_mb": args.memory_mb,
+        "processes": args.max_processes,
+        "cpu_s": args.cpu,
+        "output_bytes": args.max_output,
+    }
+    given = {k: v for k, v in overrides.items() if v is not None}
+    for key, value in given.items():
+        if value <= 0:
+            raise UsageError(f"--{key.replace('_', '-')} must be positive")
+    return replace(base, **given) if given else None
+
+
+def _options(args: argparse.Namespace, assignment: Assignment) -> GradeOptions:
+    if args.timeout is not None and args.timeout <= 0:
+        raise UsageError("--timeout must be positive")
+    known = [q.id for q in assignment.questions]
+    wanted = tuple(_norm_qid(q) for q in args.question)
+    for q in wanted:
+        if q not in known:
+            raise UsageError(f"unknown question '{q}' (this assignment has {', '.join(known)})")
+    return GradeOptions(
+        timeout_s=args.timeout,
+        start_method=args.start_method,
+        isolation=args.isolation,
+        questions=wanted,
+        portability=getattr(args, "portability", False),
+        limits=_limits(args, assignment.limits),
+    )
+
+
+def _norm_qid(value: str) -> str:
+    v = value.strip().upper()
+    return v if v.startswith("Q") else f"Q{v}"
+
+
+def choose_assignment(requested: str | None, sub: Submission | None) -> Assignment:
+    """--assignment, else the id stamped in the notebook, else the best match by headers."""
+    if requested:
+        return load_assignment(requested)
+    if sub is not None and sub.assignment_id:
+        return load_assignment(sub.assignment_id)
+    from mpgrade.segment import segment
+
+    best: tuple[int, Assignment] | None = None
+    for aid, _ in iter_assignments():
+        try:
+            candidate = load_assignment(aid)
+        except AssignmentError:
+            continue
+        if sub is None:
+            return candidate
+        seg = segment(sub, candidate.questions)
+        hits = sum(1 for a in seg.answers.values() if a.found_by in ("metadata", "header"))
+        if best is None or hits > best[0]:
+            best = (hits, candidate)
+    if best is None:
+        raise AssignmentError("no exercise sets found (see `mpgrade list`)")
+    return best[1]
+
+
+def _write(text: str, output: str | None) -> None:
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from mpgrade.grader import grade_submission
+    from mpgrade.report import render
+    from mpgrade.submission import load
+
+    sub = load(args.file)
+    assignment = choose_assignment(args.assignment, sub)
+    report = grade_submission(sub, assignment, _options(args, assignment))
+    color = False if (args.no_color or os.environ.get("NO_COLOR") or args.output) else None
+    templates = Path(args.templates) if args.templates else None
+    if templates is not None and not templates.is_dir():
+        raise UsageError(f"--templates {args.templates}: not a folder")
+    _write(render(report, args.format, templates=templates, color=color), args.output)
+    return EXIT_OK if report.score >= report.max_score - 1e-9 else EXIT_POINTS_LOST
+
+
+def cmd_grade(args: argparse.Namespace) -> int:
+    from mpgrade.batch import BatchOptions, grade_class
+
+    for p in args.paths:
+        if not Path(p).exists():
+            raise UsageError(f"{p}: no such file or folder")
+    if args.workers < 0:
+        raise UsageError("--workers must be positive")
+    assignment = choose_assignment(args.assignment, None)
+    result = grade_class(
+        BatchOptions(
+            inputs=tuple(Path(p) for p in args.paths),
+            outdir=Path(args.output),
+            assignment=assignment,
+            grade=_options(args, assignment),
+            workers=args.workers,
+            force=args.force,
+            roster=Path(args.roster) if args.roster else None,
+            dask=args.dask,
+        )
+    )
+    return 130 if result.interrupted else EXIT_OK
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("id", "title", "questions", "points", "path", title="Exercise sets")
+    for aid, path in iter_assignments():
+        try:
+            a = load_assignment(path)
+        except AssignmentError as exc:
+            table.add_row(aid, f"[invalid] {exc}", "", "", str(path))
+            continue
+        total = sum(q.points for q in a.questions)
+        table.add_row(a.id, a.title, str(len(a.questions)), f"{total:g}", str(path.parent))
+    Console().print(table)
+    return EXIT_OK
+
+
+def cmd_checks(args: argparse.Namespace) -> int:
+    from mpgrade.checks import available_checks
+
+    for cid, doc in sorted(available_checks().items()):
+        print(f"{cid:32} {doc}")
+    return EXIT_OK
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from mpgrade.doctor import render_doctor
+
+    print(render_doctor())
+    return EXIT_OK
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from mpgrade.resources import schema_path
+
+    print(json.dumps(json.loads(schema_path().read_text()), indent=2))
+    return EXIT_OK
+
+
+def cmd_template(args: argparse.Namespace) -> int:
+    from mpgrade.authoring import write_template
+
+    assignment = load_assignment(args.assignment)
+    fmt = args.format or ("py" if args.output.endswith(".py") else "ipynb")
+    write_template(assignment, Path(args.output), fmt)
+    return EXIT_OK
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from mpgrade.authoring import render_validation, validate
+
+    assignment = load_assignment(args.assignment)
+    outcome = validate(assignment, isolation=args.isolation)
+    print(render_validation(outcome))
+    return EXIT_OK if outcome.ok else EXIT_POINTS_LOST
+
+
+def cmd_gradescope_build(args: argparse.Namespace) -> int:
+    from mpgrade.gsbuild import build_autograder
+
+    assignment = load_assignment(args.assignment)
+    path = build_autograder(Path(args.output), assignment.id)
+    print(f"wrote {path}")
+    return EXIT_OK if path else EXIT_UNUSABLE

@@ -1,0 +1,215 @@
+"""End to end: `mpgrade check` on real submissions, real sandboxed runs, every format."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import jsonschema
+import pytest
+from conftest import EXAMPLE, by_id, check_json, processes_with, run_cli
+
+from mpgrade.resources import schema_path
+
+SCHEMA = json.loads(schema_path().read_text())
+
+
+def test_example_notebook_grades_as_the_issue_demands() -> None:
+    started = time.monotonic()
+    code, result = check_json(EXAMPLE)
+    elapsed = time.monotonic() - started
+    jsonschema.validate(result, SCHEMA)
+    q = by_id(result)
+    assert code == 1
+    assert elapsed < 15, f"check took {elapsed:.1f} s"
+    assert [q[i]["status"] for i in ("Q3", "Q4", "Q5")] == ["passed"] * 3
+    assert q["Q1"]["status"] == q["Q2"]["status"] == "needs_review"
+    assert q["Q6"]["status"] in ("failed", "timeout")
+    q6 = q["Q6"]["feedback"] + " ".join(c["message"] for c in q["Q6"]["checks"])
+    assert "two" in q6.lower() or "2 " in q6, q6  # two processes instead of four
+    assert "recv" in q6 and "write end" in q6, q6  # the hang, explained
+    assert result["submission"]["format"] == "ipynb"
+    assert result["environment"]["start_method"]
+
+
+def test_correct_notebook_gets_full_marks_on_code(make_notebook) -> None:
+    code, result = check_json(make_notebook())
+    q = by_id(result)
+    for qid in ("Q3", "Q4", "Q5", "Q6"):
+        assert q[qid]["status"] == "passed", (qid, q[qid]["feedback"])
+        assert q[qid]["score"] == q[qid]["max_score"]
+    assert q["Q6"]["run"]["exit_code"] == 0
+    assert len([p for p in q["Q6"]["run"]["processes"] if p["role"] == "child"]) == 4
+
+
+def test_every_format_renders(make_notebook, tmp_path: Path) -> None:
+    nb = make_notebook()
+    for fmt in ("text", "markdown", "html", "gradescope", "json"):
+        out = tmp_path / f"report.{fmt}"
+        proc = run_cli("check", str(nb), "--format", fmt, "-o", str(out), "-q", "Q3")
+        assert proc.returncode in (0, 1), proc.stderr
+        text = out.read_text()
+        assert "Q3" in text, fmt
+    assert "\x1b[" not in (tmp_path / "report.text").read_text()
+    gs = json.loads((tmp_path / "report.gradescope").read_text())
+    assert {"score", "tests", "output"} <= set(gs)
+
+
+def test_question_filter_grades_one(make_notebook) -> None:
+    code, result = check_json(make_notebook(), "--question", "Q5")
+    assert [q["id"] for q in result["questions"]] == ["Q5"]
+    assert code == 0
+
+
+def test_printed_text_without_a_process_fails(make_notebook) -> None:
+    fake = 'print("hello from the child process")\nprint("this is my multiprocessing prog")\n'
+    _, result = check_json(make_notebook(code={"Q3": fake}), "-q", "Q3")
+    q3 = by_id(result)["Q3"]
+    assert q3["status"] == "failed"
+    assert q3["score"] == 0
+
+
+def test_forged_trace_and_json_do_not_raise_the_grade(make_notebook) -> None:
+    forged = (
+        "import json, os\n"
+        'print(json.dumps({"score": 99, "status": "passed"}))\n'
+        'path = os.environ.get("MPGRADE_TRACE")\n'
+        "if path:\n"
+        "    with open(path, 'a') as f:\n"
+        "        for pid in (4242, 4243):\n"
+        "            f.write(json.dumps({'ev': 'proc_start', 'pid': pid, 'ppid': os.getpid(),"
+        " 'name': 'Process-1', 'target': 'greet'}) + '\\n')\n"
+    )
+    _, result = check_json(make_notebook(code={"Q3": forged}), "-q", "Q3")
+    q3 = by_id(result)["Q3"]
+    assert q3["score"] == 0, q3
+
+
+def test_threads_instead_of_processes_fail(make_notebook) -> None:
+    threads = """import threading
+
+def greet():
+    print("hello from a thread")
+
+t = threading.Thread(target=greet)
+t.start()
+t.join()
+"""
+    _, result = check_json(make_notebook(code={"Q3": threads}), "-q", "Q3")
+    q3 = by_id(result)["Q3"]
+    assert q3["status"] == "failed"
+    assert "thread" in q3["feedback"].lower()
+
+
+def test_lambda_in_pool_map_is_explained(make_notebook) -> None:
+    lam = """import multiprocessing
+
+if __name__ == "__main__":
+    with multiprocessing.Pool(2) as pool:
+        print(pool.map(lambda n: n ** 3, [1, 2, 3]))
+"""
+    _, result = check_json(make_notebook(code={"Q5": lam}), "-q", "Q5")
+    q5 = by_id(result)["Q5"]
+    assert q5["status"] == "error"
+    assert "lambda" in q5["feedback"].lower() or "pickl" in q5["feedback"].lower()
+
+
+def test_syntax_error_in_one_answer_leaves_the_others_alone(make_notebook) -> None:
+    broken = "import multiprocessing\ndef cube(n)\n    return n ** 3\n"
+    _, result = check_json(make_notebook(code={"Q5": broken}))
+    q = by_id(result)
+    assert q["Q5"]["status"] == "error"
+    assert "SyntaxError" in q["Q5"]["feedback"] or "syntax" in q["Q5"]["feedback"].lower()
+    assert q["Q6"]["status"] == q["Q3"]["status"] == "passed"
+
+
+def test_infinite_loop_hits_the_time_limit(make_notebook) -> None:
+    loop = "import multiprocessing\nwhile True:\n    pass\n"
+    started = time.monotonic()
+    _, result = check_json(make_notebook(code={"Q3": loop}), "-q", "Q3", "--timeout", "2")
+    assert time.monotonic() - started < 20
+    q3 = by_id(result)["Q3"]
+    assert q3["status"] == "timeout"
+    assert q3["reason"] == "time_limit"
+
+
+def test_setsid_escape_is_killed(make_notebook) -> None:
+    marker = "73.1379"
+    escape = f"""import multiprocessing, os, subprocess, time
+
+def runaway():
+    os.setsid()
+    subprocess.Popen(["sleep", "{marker}"], start_new_session=True)
+    time.sleep(60)
+
+if __name__ == "__main__":
+    p = multiprocessing.Process(target=runaway)
+    p.start()
+    time.sleep(60)
+"""
+    _, result = check_json(make_notebook(code={"Q3": escape}), "-q", "Q3", "--timeout", "2")
+    assert by_id(result)["Q3"]["status"] == "timeout"
+    time.sleep(0.2)
+    assert processes_with(marker) == []
+
+
+def test_cross_cell_definitions_are_available(tmp_path: Path) -> None:
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell("import multiprocessing\nprint('setup done')\n"),
+        nbformat.v4.new_markdown_cell("Q4. What is a pool? A pool of worker processes runs a "
+                                      "function over many inputs in parallel."),
+        nbformat.v4.new_code_cell("def cube(n):\n    return n ** 3\n"),
+        nbformat.v4.new_markdown_cell("Q5. Pool of workers"),
+        nbformat.v4.new_code_cell(
+            "if __name__ == '__main__':\n"
+            "    with multiprocessing.Pool(2) as pool:\n"
+            "        print(pool.map(cube, [1, 2, 3]))\n"
+        ),
+    ]
+    path = tmp_path / "cross.ipynb"
+    nbformat.write(nb, str(path))
+    _, result = check_json(path, "-q", "Q5")
+    assert by_id(result)["Q5"]["status"] == "passed", by_id(result)["Q5"]["feedback"]
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        (b"{not json", "JSON"),
+        (b'{"hello": 1}', "notebook"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)), ""),
+    ],
+)
+def test_unreadable_input_exits_2_with_one_line(tmp_path: Path, content: bytes, needle: str) -> None:
+    path = tmp_path / "bad.ipynb"
+    path.write_bytes(content)
+    proc = run_cli("check", str(path))
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert "bad.ipynb" in lines[0] and needle in lines[0]
+    assert "Traceback" not in proc.stderr
+
+
+def test_bad_arguments_exit_2(make_notebook) -> None:
+    for args in (["check", "/no/such/file.ipynb"], ["check", str(make_notebook()), "-a", "nope"],
+                 ["check", str(make_notebook()), "-q", "Q9"], ["frobnicate"]):
+        proc = run_cli(*args)
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+        assert "Traceback" not in proc.stderr
+
+
+def test_empty_notebook_is_all_missing(tmp_path: Path) -> None:
+    import nbformat
+
+    path = tmp_path / "empty.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(), str(path))
+    code, result = check_json(path, "-a", "15feb-multiprocessing")
+    assert code == 1
+    assert {q["status"] for q in result["questions"]} == {"missing"}
+    assert result["score"] == 0
