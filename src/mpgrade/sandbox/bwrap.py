@@ -1,0 +1,110 @@
+"""The bubblewrap backend: the plain command inside fresh namespaces.
+
+What the student's tree sees: the interpreter and the system libraries read-only, its own
+scratch dir at /sandbox/work (cwd and $HOME), the meta dir at /sandbox/meta, a private /tmp
+and /dev/shm, its own /proc. No network (not even loopback), its own pid namespace (killing
+bwrap ends every process in it), uid 65534 in a user namespace (no capabilities even when
+the grader is root). Everything else of the host (home dirs, solutions, other students'
+files) does not exist in there.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+SANDBOX_WORK = "/sandbox/work"
+SANDBOX_META = "/sandbox/meta"
+# Wrapper generations above the student's root: outer bwrap (monitor), inner bwrap (pid 1).
+WRAPPER_DEPTH = 2
+
+_SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+_ETC_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime",
+              "/etc/alternatives")
+
+
+@functools.cache
+def find() -> str | None:
+    return shutil.which("bwrap") or next(
+        (p for p in ("/usr/bin/bwrap", "/usr/local/bin/bwrap") if os.access(p, os.X_OK)), None
+    )
+
+
+@functools.cache
+def version() -> str | None:
+    exe = find()
+    if not exe:
+        return None
+    try:
+        out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip().rpartition(" ")[2] or None
+
+
+def interpreter() -> str:
+    """The real binary behind sys.executable (a venv's python is a symlink to it)."""
+    return os.path.realpath(sys.executable)
+
+
+def _python_dirs() -> list[str]:
+    """The interpreter's installation: base prefix, and the binary's own prefix if apart."""
+    dirs = {os.path.realpath(sys.base_prefix)}
+    exe_prefix = os.path.dirname(os.path.dirname(interpreter()))
+    if not any(exe_prefix.startswith(d + os.sep) or exe_prefix == d for d in dirs):
+        dirs.add(exe_prefix)
+    return sorted(d for d in dirs if d != "/usr" and not d.startswith("/usr/"))
+
+
+def command(
+    inner: list[str], work: str, meta: str, env: dict[str, str], ro_dirs: tuple[str, ...] = ()
+) -> list[str]:
+    """bwrap argv that runs ``inner`` (paths inside the sandbox) with ``env`` only."""
+    exe = find()
+    if exe is None:
+        raise RuntimeError("bubblewrap is not installed")
+    argv = [exe]
+    for d in _SYSTEM_DIRS:
+        if os.path.islink(d):
+            argv += ["--symlink", os.readlink(d), d]
+        elif os.path.isdir(d):
+            argv += ["--ro-bind", d, d]
+    for f in _ETC_FILES:
+        argv += ["--ro-bind-try", f, f]
+    for d in (*_python_dirs(), *ro_dirs):
+        argv += ["--ro-bind", d, d]
+    argv += [
+        "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
+        "--bind", work, SANDBOX_WORK, "--bind", meta, SANDBOX_META, "--chdir", SANDBOX_WORK,
+        "--unshare-all", "--unshare-user", "--uid", "65534", "--gid", "65534",
+        "--hostname", "sandbox", "--cap-drop", "ALL",
+        "--die-with-parent", "--new-session", "--clearenv",
+    ]
+    for key, value in env.items():
+        argv += ["--setenv", key, value]
+    return argv + ["--", *inner]
+
+
+@functools.cache
+def probe() -> str | None:
+    """Run the interpreter once in the sandbox; None when it works, else why it does not."""
+    if find() is None:
+        return "bubblewrap (bwrap) is not installed"
+    with tempfile.TemporaryDirectory(prefix="mpgrade-probe-") as tmp:
+        work, meta = os.path.join(tmp, "work"), os.path.join(tmp, "meta")
+        os.mkdir(work)
+        os.mkdir(meta)
+        argv = command([interpreter(), "-c", "import multiprocessing"], work, meta,
+                       {"PATH": "/usr/bin:/bin"})
+        try:
+            out = subprocess.run(argv, capture_output=True, text=True, timeout=20,
+                                 stdin=subprocess.DEVNULL)
+        except (OSError, subprocess.SubprocessError) as e:
+            return f"bubblewrap could not start: {e}"
+    if out.returncode != 0:
+        return f"bubblewrap failed: {out.stderr.strip()[:300]}"
+    return None

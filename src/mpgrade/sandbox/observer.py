@@ -1,0 +1,383 @@
+"""Who is in the student's process tree, as the supervisor sees it (never as the student says).
+
+Two ways, best first:
+
+* the netlink proc connector (Linux, CAP_NET_ADMIN): the kernel reports every fork and exit,
+  so a child that lives 1 ms is still counted and its exit status is known;
+* polling /proc every ~10 ms (the run's cgroup.procs when there is one, else every process's
+  parent and session): misses very short-lived children, never needs privileges.
+
+Both keep the set of live members, the first-seen record of each process (parent, pid inside
+the sandbox's pid namespace, command line) and the exits they learnt of.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import psutil
+
+from mpgrade.model import ObservedProcess
+
+NETLINK_CONNECTOR = 11
+CN_IDX_PROC = 1
+CN_VAL_PROC = 1
+PROC_CN_MCAST_LISTEN = 1
+PROC_EVENT_FORK = 0x1
+PROC_EVENT_EXEC = 0x2
+PROC_EVENT_EXIT = 0x80000000
+NLMSG_DONE = 3
+_NLMSG = struct.Struct("=IHHII")
+_CNMSG = struct.Struct("=IIIIHH")
+_EVENT = struct.Struct("=IIQ")
+_PAIR4 = struct.Struct("=iiii")
+
+
+@dataclass
+class ProcInfo:
+    """What is known of one process; mutable while the run goes on."""
+
+    pid: int
+    ppid: int
+    start: int = 0  # start time in clock ticks since boot: guards against pid reuse
+    ns_pid: int | None = None
+    cmdline: str = ""
+    exit_code: int | None = None
+    alive: bool = True
+    exited_at: float | None = None
+
+
+HAS_PROC = os.path.isdir("/proc/self")
+
+
+def all_pids() -> list[int]:
+    if HAS_PROC:
+        return [int(n) for n in os.listdir("/proc") if n.isdigit()]
+    return psutil.pids()
+
+
+def read_stat(pid: int) -> tuple[int, str, int, int] | None:
+    """(ppid, state, session, start time) of a process, None when it is gone."""
+    if not HAS_PROC:  # macOS and friends: psutil, slower but portable
+        try:
+            p = psutil.Process(pid)
+            state = "Z" if p.status() == psutil.STATUS_ZOMBIE else "S"
+            return p.ppid(), state, os.getsid(pid), int(p.create_time() * 100)
+        except (psutil.Error, OSError):
+            return None
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    rest = data[data.rfind(b")") + 2 :].split()
+    try:
+        return int(rest[1]), rest[0].decode(), int(rest[3]), int(rest[19])
+    except (IndexError, ValueError):
+        return None
+
+
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def read_cpu_s(pid: int) -> float:
+    """CPU seconds of a process plus the children it has reaped (utime+stime+cutime+cstime)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+        rest = data[data.rfind(b")") + 2 :].split()
+        return sum(int(x) for x in rest[11:15]) / _TICK
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def read_ns_pid(pid: int) -> int | None:
+    """The pid the process has in its innermost pid namespace (what the student sees)."""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"NSpid:"):
+                    return int(line.split()[-1])
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def read_cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            raw = f.read(4096)
+    except OSError:
+        return ""
+    return raw.rstrip(b"\0").replace(b"\0", b" ").decode("utf-8", "replace")
+
+
+def _status_from_wait(raw: int) -> int:
+    """Kernel exit status (as wait() returns it) -> Popen convention (negative = signal)."""
+    return -(raw & 0x7F) if raw & 0x7F else (raw >> 8) & 0xFF
+
+
+class Observer:
+    """Tracks the tree rooted at one pid; a background thread keeps it current."""
+
+    kind = "poll"
+
+    def __init__(self, on_change: Callable[[], None] | None = None) -> None:
+        self._lock = threading.Lock()
+        self._procs: dict[int, ProcInfo] = {}
+        self._order: list[int] = []
+        self._root = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._on_change = on_change
+
+    def start(self, root: int) -> None:
+        """Begin tracking ``root`` (already running) and everything it starts."""
+        self._root = root
+        self._add(root, os.getpid())
+        self._thread = threading.Thread(target=self._loop, name="mpgrade-observer", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=2)
+
+    def _loop(self) -> None:
+        raise NotImplementedError
+
+    # -- bookkeeping shared by both observers
+
+    def _add(self, pid: int, ppid: int) -> ProcInfo | None:
+        with self._lock:
+            if pid in self._procs and self._procs[pid].alive:
+                return None
+            info = ProcInfo(pid, ppid)
+            self._procs[pid] = info
+            self._order.append(pid)
+        stat = read_stat(pid)
+        if stat:
+            info.start = stat[3]
+        info.ns_pid = read_ns_pid(pid)
+        info.cmdline = read_cmdline(pid)
+        if self._on_change:
+            self._on_change()
+        return info
+
+    def _exited(self, pid: int, code: int | None) -> None:
+        with self._lock:
+            info = self._procs.get(pid)
+            if info is None or not info.alive:
+                return
+            info.alive = False
+            info.exited_at = time.monotonic()
+            if code is not None:
+                info.exit_code = code
+        if self._on_change:
+            self._on_change()
+
+    def _refresh(self, pid: int) -> None:
+        info = self._procs.get(pid)
+        if info:
+            info.cmdline = read_cmdline(pid) or info.cmdline
+            info.ns_pid = read_ns_pid(pid) or info.ns_pid
+
+    # -- queries
+
+    def members(self) -> list[ProcInfo]:
+        """Every process ever seen in the tree, in the order first seen."""
+        with self._lock:
+            return [self._procs[p] for p in self._order]
+
+    def alive(self) -> list[ProcInfo]:
+        return [p for p in self.members() if p.alive]
+
+    def depth(self, info: ProcInfo) -> int:
+        """Generations below the root (the root is 0)."""
+        d, pid, seen = 0, info.pid, set()
+        while pid != self._root and pid not in seen:
+            seen.add(pid)
+            parent = self._procs.get(pid)
+            if parent is None:
+                break
+            pid = parent.ppid
+            d += 1
+        return d
+
+    def snapshot(self, min_depth: int = 0) -> tuple[ObservedProcess, ...]:
+        """The tree as ObservedProcess records, skipping ``min_depth`` wrapper generations."""
+        return tuple(
+            ObservedProcess(p.pid, p.ppid, p.ns_pid, p.exit_code, p.cmdline)
+            for p in self.members()
+            if self.depth(p) >= min_depth
+        )
+
+
+class ProcConnectorObserver(Observer):
+    """Kernel fork/exec/exit events.
+
+    The socket is opened before the root starts, so forks the root makes before its pid is
+    known to us wait in the socket's queue and are matched once the thread reads them.
+    """
+
+    kind = "proc_connector"
+
+    def __init__(self, on_change: Callable[[], None] | None = None) -> None:
+        super().__init__(on_change)
+        self.sock = open_connector()
+        self.lost_events = False
+
+    def stop(self) -> None:
+        super().stop()
+        self.sock.close()
+
+    def _loop(self) -> None:
+        self.sock.settimeout(0.01)
+        while not self._stop.is_set():
+            try:
+                data = self.sock.recv(65536)
+            except TimeoutError:
+                continue
+            except OSError:  # ENOBUFS: the kernel dropped events; catch up from /proc
+                self.lost_events = True
+                self._rescan()
+                continue
+            self._parse(data)
+
+    def _parse(self, data: bytes) -> None:
+        offset = 0
+        while offset + _NLMSG.size <= len(data):
+            length = _NLMSG.unpack_from(data, offset)[0]
+            if length < _NLMSG.size:
+                return
+            base = offset + _NLMSG.size + _CNMSG.size
+            if base + _EVENT.size <= len(data):
+                what = _EVENT.unpack_from(data, base)[0]
+                body = base + _EVENT.size
+                if what == PROC_EVENT_FORK:
+                    ppid, ptgid, cpid, ctgid = _PAIR4.unpack_from(data, body)
+                    if cpid == ctgid and ptgid in self._procs and self._procs[ptgid].alive:
+                        self._add(cpid, ptgid)
+                elif what == PROC_EVENT_EXEC:
+                    pid, tgid = struct.unpack_from("=ii", data, body)
+                    if pid == tgid and pid in self._procs:
+                        self._refresh(pid)
+                elif what == PROC_EVENT_EXIT:
+                    pid, tgid, code, _sig = struct.unpack_from("=iiII", data, body)
+                    if pid == tgid and pid in self._procs:
+                        self._exited(pid, _status_from_wait(code))
+            offset += (length + 3) & ~3
+
+    def _rescan(self) -> None:
+        """After lost events: adopt live children of known members, mark vanished ones."""
+        known = {p.pid for p in self.alive()}
+        for pid in all_pids():
+            stat = read_stat(pid)
+            if stat and stat[0] in known:
+                self._add(pid, stat[0])
+        for pid in known:
+            if read_stat(pid) is None:
+                self._exited(pid, None)
+
+
+class PollObserver(Observer):
+    """/proc polling: the cgroup's list when available, else parent/session links."""
+
+    def __init__(
+        self,
+        cgroup_procs: Callable[[], set[int]] | None = None,
+        on_change: Callable[[], None] | None = None,
+        interval_s: float = 0.01,
+    ) -> None:
+        super().__init__(on_change)
+        self._cgroup_procs = cgroup_procs
+        self._interval = interval_s
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self.poll_once()
+            self._stop.wait(self._interval)
+
+    def poll_once(self) -> None:
+        known = {p.pid: p for p in self.alive()}
+        if self._cgroup_procs is not None:
+            current = self._cgroup_procs()
+            links = {pid: read_stat(pid) for pid in current}
+        else:
+            links = {pid: read_stat(pid) for pid in all_pids()}
+        # Members: known ones, children of members, and anything in the root's session
+        # (an orphan reparented to the subreaper keeps its session).
+        changed = True
+        while changed:
+            changed = False
+            for pid, stat in links.items():
+                if stat is None or pid in known or stat[1] == "X":
+                    continue
+                mine = self._cgroup_procs is not None or stat[0] in known
+                mine = mine or stat[2] == self._root
+                if mine:
+                    info = self._add(pid, stat[0])
+                    if info:
+                        known[pid] = info
+                        changed = True
+        for pid, info in known.items():
+            stat = links.get(pid) or read_stat(pid)
+            if stat is None or stat[3] != info.start:
+                self._exited(pid, None)
+
+
+def open_connector() -> socket.socket:
+    """A netlink socket subscribed to process events; raises OSError when not permitted."""
+    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_CONNECTOR)
+    try:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, 33, 8 << 20)  # SO_RCVBUFFORCE, root only
+        except OSError:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+        sock.bind((0, CN_IDX_PROC))
+        payload = struct.pack("=I", PROC_CN_MCAST_LISTEN)
+        cn = _CNMSG.pack(CN_IDX_PROC, CN_VAL_PROC, 0, 0, len(payload), 0)
+        msg = cn + payload
+        sock.send(_NLMSG.pack(_NLMSG.size + len(msg), NLMSG_DONE, 0, 0, os.getpid()) + msg)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+@functools.cache
+def connector_usable() -> bool:
+    """Probe once: subscribe, start a short child, and check its fork event arrives."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        sock = open_connector()
+    except OSError:
+        return False
+    try:
+        child = subprocess.Popen([sys.executable, "-c", ""], stdin=subprocess.DEVNULL)
+        child.wait()
+        sock.settimeout(0.5)
+        end = time.monotonic() + 1.0
+        while time.monotonic() < end:
+            data = sock.recv(65536)
+            base = _NLMSG.size + _CNMSG.size
+            if len(data) >= base + _EVENT.size + _PAIR4.size:
+                what = _EVENT.unpack_from(data, base)[0]
+                if what == PROC_EVENT_FORK:
+                    if _PAIR4.unpack_from(data, base + _EVENT.size)[2] == child.pid:
+                        return True
+    except OSError:
+        return False
+    finally:
+        sock.close()
+    return False

@@ -1,0 +1,396 @@
+"""One sandboxed run from start to clean-up: the only place the other sandbox modules meet.
+
+Order matters: the observer listens before the root starts; stacks are taken before the
+kill; the kill covers the whole tree every time (also after a normal end, for setsid()
+children and orphans); reaping and the leftover count come last, then the dirs go.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path, PurePosixPath
+
+from mpgrade.model import RunRequest, RunResult
+from mpgrade.sandbox import bwrap, plain
+from mpgrade.sandbox.capture import Capture
+from mpgrade.sandbox.cgroup import RunCgroup, detect
+from mpgrade.sandbox.observer import (
+    Observer,
+    PollObserver,
+    ProcConnectorObserver,
+    ProcInfo,
+    connector_usable,
+    read_cpu_s,
+    read_stat,
+)
+from mpgrade.sandbox.stacks import collect, read_untrusted
+from mpgrade.sandbox.watch import Verdict, Watcher
+
+MAX_TRACE_BYTES = 5 * 1024 * 1024
+MAX_TRACE_LINES = 100_000
+TICK_S = 0.05
+SIGXCPU = getattr(signal, "SIGXCPU", 24)
+SIGXFSZ = getattr(signal, "SIGXFSZ", 25)
+
+
+class SandboxUnavailable(RuntimeError):
+    """An isolation was asked for explicitly and this machine cannot provide it."""
+
+
+def choose_backend(isolation: str) -> str:
+    if isolation == "plain":
+        return "plain"
+    if isolation not in ("auto", "bwrap"):
+        raise ValueError(f"unknown isolation {isolation!r}: use auto, bwrap or plain")
+    problem = bwrap.probe() if sys.platform.startswith("linux") else "bubblewrap needs Linux"
+    if problem is None:
+        return "bwrap"
+    if isolation == "bwrap":
+        raise SandboxUnavailable(problem)
+    return "plain"
+
+
+def _write_files(work: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        rel = PurePosixPath(name)
+        if rel.is_absolute() or ".." in rel.parts or not rel.parts:
+            raise ValueError(f"file name must be relative and stay in the work dir: {name!r}")
+        path = work.joinpath(*rel.parts)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+
+
+def scrubbed_env(req: RunRequest, home: str, meta: str, tmp: str) -> dict[str, str]:
+    """Nothing of the grader's environment but a minimal PATH: no secrets, no PYTHONHOME."""
+    env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": home,
+        "TMPDIR": tmp,
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONIOENCODING": "utf-8",
+        "MPGRADE_TRACE": f"{meta}/trace.jsonl",
+        "MPGRADE_META": meta,
+    }
+    if req.pythonpath:
+        env["PYTHONPATH"] = os.pathsep.join(req.pythonpath)
+    env.update(req.env)
+    return env
+
+
+def run(req: RunRequest) -> RunResult:
+    """Run ``req.script`` as an untrusted process tree under ``req.limits``; see the package doc."""
+    backend = choose_backend(req.isolation)
+    if req.script not in req.files:
+        raise ValueError(f"script {req.script!r} is not one of the files")
+    with tempfile.TemporaryDirectory(prefix="mpgrade-run-", ignore_cleanup_errors=True) as d:
+        top = Path(d)
+        for sub in ("work", "meta", "tmp"):
+            (top / sub).mkdir()
+        _write_files(top / "work", req.files)
+        (top / "meta" / "trace.jsonl").touch()
+        return _Run(req, backend, top).execute()
+
+
+class _Run:
+    """State of one run; ``execute`` is the whole life cycle."""
+
+    def __init__(self, req: RunRequest, backend: str, top: Path) -> None:
+        self.req = req
+        self.limits = req.limits
+        self.backend = backend
+        self.work, self.meta = str(top / "work"), str(top / "meta")
+        self.wake = threading.Event()
+        self.wrapper_depth = bwrap.WRAPPER_DEPTH if backend == "bwrap" else 0
+        layout = detect()
+        mb = 1024 * 1024
+        self.cgroup = RunCgroup.create(
+            layout,
+            max_tasks=2 * self.limits.processes + self.wrapper_depth,
+            memory_bytes=3 * self.limits.memory_mb * mb,
+        )
+        self.observer = self._make_observer()
+        self.killed_at: float | None = None
+
+    def _make_observer(self) -> Observer:
+        if connector_usable():
+            try:
+                return ProcConnectorObserver(on_change=self._on_change)
+            except OSError:
+                pass
+        procs = self.cgroup.procs if self.cgroup else None
+        return PollObserver(cgroup_procs=procs, on_change=self._on_change)
+
+    def _on_change(self) -> None:
+        """Wake the watcher at once when the root ends or the tree grows past the limit."""
+        members = self.observer.members()
+        if not members[0].alive or len(self._student_alive()) > self.limits.processes:
+            self.wake.set()
+
+    def _student_alive(self) -> list[ProcInfo]:
+        return [p for p in self.observer.alive() if self.observer.depth(p) >= self.wrapper_depth]
+
+    def _command(self) -> tuple[list[str], dict[str, str]]:
+        python = bwrap.interpreter()
+        if self.backend == "bwrap":
+            env = scrubbed_env(self.req, bwrap.SANDBOX_WORK, bwrap.SANDBOX_META, "/tmp")
+            inner = plain.command(python, f"{bwrap.SANDBOX_WORK}/{self.req.script}")
+            argv = bwrap.command(inner, self.work, self.meta, env, self.req.pythonpath)
+            return argv, {"PATH": env["PATH"]}
+        tmp = str(Path(self.work).parent / "tmp")
+        env = scrubbed_env(self.req, self.work, self.meta, tmp)
+        return plain.command(python, os.path.join(self.work, self.req.script)), env
+
+    # -- life cycle
+
+    def execute(self) -> RunResult:
+        plain.make_subreaper()
+        argv, env = self._command()
+        cg_files = self.cgroup.procs_files() if self.cgroup else []
+        capture = Capture(self.limits.output_bytes, on_exceed=self.wake.set)
+        started = time.monotonic()
+        try:
+            proc = subprocess.Popen(
+                argv,
+                cwd=self.work,
+                env=env,
+                stdin=subprocess.DEVNULL if self.req.stdin is None else subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+                close_fds=True,
+                preexec_fn=plain.preexec(self.limits, cg_files, self.wrapper_depth),
+            )
+        except BaseException:
+            self.observer.stop()
+            if self.cgroup:
+                self.cgroup.remove()
+            raise
+        try:
+            self.observer.start(proc.pid)
+            capture.start(proc.stdout, proc.stderr)  # type: ignore[arg-type]
+            if self.req.stdin is not None:
+                threading.Thread(target=_feed, args=(proc, self.req.stdin), daemon=True).start()
+            verdict, status, rusage_s = self._watch(proc, capture, started)
+            ended = time.monotonic()
+            stacks = ()
+            if verdict and verdict.reason in ("deadlock", "time_limit"):
+                stacks = collect(self._student_alive(), self.meta)
+            self.killed_at = time.monotonic()
+            if status is None:
+                status, rusage_s = self._kill_root(proc)
+            self._kill_tree(proc)
+            leftover = self._reap_and_count()
+        finally:
+            if self.killed_at is None:  # an error in the supervisor: still kill everything
+                self.killed_at = time.monotonic()
+                self._kill_root(proc)
+                self._kill_tree(proc)
+            self.observer.stop()
+        capture.join(timeout=2.0)
+        cpu = self.cgroup.cpu_s() if self.cgroup else None
+        oom = self.cgroup.oom_kills() if self.cgroup else 0
+        if self.cgroup:
+            self.cgroup.remove()
+        return self._result(
+            verdict, status, capture, ended - started, max(cpu or 0.0, rusage_s), oom,
+            stacks, leftover,
+        )
+
+    def _watch(
+        self, proc: subprocess.Popen, capture: Capture, started: float
+    ) -> tuple[Verdict | None, int | None, float]:
+        """Tick until the root ends (its status, its tree's CPU) or a limit is crossed."""
+        watcher = Watcher(self.limits, self.req.detect_deadlock, started)
+        while True:
+            status, cpu = _reap(proc.pid)
+            if status is not None:
+                return None, status, cpu
+            alive = self._student_alive()
+            verdict = watcher.check(
+                time.monotonic(),
+                [p.pid for p in alive],
+                capture.exceeded.is_set(),
+                len(alive) > self.limits.processes
+                or bool(self.cgroup and self.cgroup.process_limit_hit()),
+                lambda alive=alive: self._cpu_s(alive),
+            )
+            if verdict:
+                return verdict, None, 0.0
+            self.wake.wait(TICK_S)
+            self.wake.clear()
+
+    def _cpu_s(self, alive: list[ProcInfo]) -> float:
+        cpu = self.cgroup.cpu_s() if self.cgroup else None
+        return cpu if cpu is not None else sum(read_cpu_s(p.pid) for p in alive)
+
+    def _kill_root(self, proc: subprocess.Popen) -> tuple[int | None, float]:
+        try:
+            os.kill(proc.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        return _reap(proc.pid, block=True)
+
+    def _kill_tree(self, proc: subprocess.Popen) -> None:
+        """SIGKILL everything: the cgroup first (nothing escapes it), then what we tracked."""
+        if self.cgroup:
+            self.cgroup.kill()
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        end = time.monotonic() + 2.0
+        while time.monotonic() < end:
+            if isinstance(self.observer, PollObserver):
+                self.observer.poll_once()
+            alive = [p for p in self.observer.alive() if _running(p)]
+            if not alive:
+                break
+            for p in alive:
+                try:
+                    os.kill(p.pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            _reap_orphans(alive)
+            time.sleep(0.005)
+
+    def _reap_and_count(self) -> int:
+        """Reap our adopted orphans; count tracked processes still running (should be 0)."""
+        members = self.observer.members()
+        _reap_orphans(members)
+        end = time.monotonic() + 0.3
+        while time.monotonic() < end and any(p.alive for p in members):
+            if isinstance(self.observer, PollObserver):
+                self.observer.poll_once()
+            time.sleep(0.01)
+        left = {p.pid for p in members if _running(p)}
+        if self.cgroup:
+            left |= self.cgroup.procs()
+        return len(left)
+
+    # -- result
+
+    def _result(
+        self,
+        verdict: Verdict | None,
+        status: int | None,
+        capture: Capture,
+        duration: float,
+        cpu: float,
+        oom: int,
+        stacks: tuple,
+        leftover: int,
+    ) -> RunResult:
+        observed = self.observer.snapshot(self.wrapper_depth)
+        student = [p for p in self.observer.members() if self.observer.depth(p) >= self.wrapper_depth]
+        root_code = student[0].exit_code if student else None
+        if self.backend == "bwrap" and root_code is None and status is not None and status > 128:
+            root_code = 128 - status  # bwrap reports death by signal N as 128+N
+        exit_code = (root_code if root_code is not None else status) if verdict is None else None
+        stderr = capture.text("stderr")
+        verdict = self._classify(verdict, exit_code, stderr, student, oom)
+        trace = read_untrusted(os.path.join(self.meta, "trace.jsonl"), MAX_TRACE_BYTES)
+        return RunResult(
+            exit_code=exit_code,
+            stdout=capture.text("stdout"),
+            stderr=stderr,
+            duration_s=round(duration, 3),
+            cpu_s=round(cpu, 3),
+            stdout_truncated=capture.truncated["stdout"],
+            stderr_truncated=capture.truncated["stderr"],
+            limit=verdict.reason if verdict else None,
+            limit_detail=verdict.detail if verdict else "",
+            stacks=stacks,
+            observed=observed,
+            observer=self.observer.kind,
+            trace_lines=tuple(trace.decode("utf-8", "replace").splitlines()[:MAX_TRACE_LINES]),
+            backend=self.backend,
+            leftover_processes=leftover,
+        )
+
+    def _classify(
+        self,
+        verdict: Verdict | None,
+        exit_code: int | None,
+        stderr: str,
+        student: list[ProcInfo],
+        oom: int,
+    ) -> Verdict | None:
+        """Name the cause when the kernel or the interpreter stopped the run, not the watcher.
+
+        Memory wins over a timeout or deadlock: a Pool worker killed for memory leaves
+        ``Pool.map`` waiting forever, and "timeout" would send the student the wrong way.
+        """
+        if verdict and verdict.reason in ("output_limit", "process_limit"):
+            return verdict
+        failed = verdict is not None or (exit_code is not None and exit_code != 0)
+        codes = [p.exit_code for p in student if p.exited_at and p.exited_at < (self.killed_at or 0)]
+        mb = self.limits.memory_mb
+        if oom or (failed and ("MemoryError" in stderr or -signal.SIGKILL in codes)):
+            if verdict:
+                return Verdict(
+                    "memory",
+                    f"A process was stopped for using too much memory (limit {mb} MB); "
+                    "the others then waited for it forever.",
+                )
+            return Verdict("memory", f"Your program ran out of memory (the limit is {mb} MB).")
+        if verdict:
+            return verdict
+        if -SIGXCPU in codes or exit_code == -SIGXCPU:
+            return Verdict(
+                "cpu_limit",
+                f"A process used more than {self.limits.cpu_s:.1f} s of CPU time (the CPU limit).",
+            )
+        if -SIGXFSZ in codes or (failed and "File too large" in stderr):
+            return Verdict(
+                "file_size",
+                f"Your program wrote a file larger than {self.limits.file_size_mb} MB "
+                "(the file size limit).",
+            )
+        return None
+
+
+def _feed(proc: subprocess.Popen, text: str) -> None:
+    """Write stdin from a thread: a student that never reads must not block the supervisor."""
+    try:
+        proc.stdin.write(text.encode())  # type: ignore[union-attr]
+        proc.stdin.close()  # type: ignore[union-attr]
+    except OSError:
+        pass
+
+
+def _reap(pid: int, block: bool = False) -> tuple[int | None, float]:
+    """wait4 the root ourselves: its status, and the CPU of everything it reaped."""
+    try:
+        got, status, usage = os.wait4(pid, 0 if block else os.WNOHANG)
+    except ChildProcessError:
+        return None, 0.0
+    if got == 0:
+        return None, 0.0
+    return os.waitstatus_to_exitcode(status), usage.ru_utime + usage.ru_stime
+
+
+def _running(p: ProcInfo) -> bool:
+    """The pid still names the process we saw (not a reused pid) and it has not exited."""
+    stat = read_stat(p.pid)
+    return stat is not None and stat[3] == p.start and stat[1] not in ("Z", "X")
+
+
+def _reap_orphans(procs: list[ProcInfo]) -> None:
+    """Collect zombies of the tree the kernel handed to us as subreaper, and only those."""
+    me = os.getpid()
+    for p in procs:
+        stat = read_stat(p.pid)
+        if stat and stat[0] == me and stat[1] == "Z" and stat[3] == p.start:
+            try:
+                os.waitpid(p.pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
