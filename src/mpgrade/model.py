@@ -37,6 +37,11 @@ class Cell:
     # nbgrader: ``metadata.nbgrader.grade_id``) or a tag like ``Q3``; wins over headers.
     question: str | None = None
     tags: tuple[str, ...] = ()
+    # Lines of the original unit before this cell's first line: the notebook cell it was cut
+    # from (a fence, or the second question of a cell), or the whole file for scripts.
+    line_offset: int = 0
+    # True when the cell is a chunk of a .py/.txt/.md file: its lines are then file lines.
+    from_script: bool = False
 
 
 @dataclass(frozen=True)
@@ -297,6 +302,7 @@ class Message:
     pid: int
     value: str  # repr
     t: float = 0.0
+    error: str | None = None  # exception name when the send/recv failed (EOFError, ...)
 
 
 @dataclass(frozen=True)
@@ -311,6 +317,9 @@ class Trace:
     messages: tuple[Message, ...] = ()
     threads_started: int = 0
     rejected: tuple[str, ...] = ()  # why events were discarded (unconfirmed, malformed)
+    # Sends/recvs that raised (EOFError at the end of a pipe, BrokenPipeError): kept out of
+    # ``messages`` so that message order checks only see values that really travelled.
+    channel_errors: tuple[Message, ...] = ()
 
     def children(self) -> tuple[ProcessInfo, ...]:
         return tuple(p for p in self.processes if p.role == "child")

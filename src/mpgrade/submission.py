@@ -1,0 +1,323 @@
+"""Read a student's file into cells: notebooks of any nbformat version, and scripts.
+
+Everything here is about *reading*, not interpreting: which cell answers which
+question is ``segment``'s job. The only interpretation done here is what the file
+states explicitly (cell metadata and tags naming a question), because only the
+reader still sees that metadata.
+
+Real submissions arrive as Jupyter notebooks (v3 and v4, Colab ones too), as
+scripts exported by nbconvert (``# In[ ]:`` markers), as jupytext/VS Code
+percent scripts (``# %%``), as plain scripts with comment headers, and now and
+then as Markdown. They come with CRLF, BOMs, Windows code pages and UTF-16, so
+decoding is lenient and never the reason a submission goes ungraded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+from mpgrade.model import Cell, CellKind, Submission
+
+__all__ = ["SubmissionError", "load", "question_id_from_label"]
+
+
+class SubmissionError(Exception):
+    """The file cannot be read as a submission; the message is one line naming the file."""
+
+
+# File signatures, so that a PDF or a Word file handed in by mistake gets a useful message.
+_SIGNATURES = {
+    b"%PDF": "a PDF",
+    b"PK\x03\x04": "a zip archive (or a .docx)",
+    b"\x89PNG": "a PNG image",
+    b"\xff\xd8\xff": "a JPEG image",
+    b"\xd0\xcf\x11\xe0": "an old Office document",
+}
+
+# "q3", "Q3", "question_3", "cell-q3-answer", "ques 3", "ans3": a question number by name.
+_LABEL_ID = re.compile(
+    r"(?:^|[^a-z0-9])(?:q|ques|question|ans|answer)[\s_.\-]*(\d{1,3})(?!\d)", re.I
+)
+
+
+def question_id_from_label(label: str) -> str | None:
+    """Map an explicit label (metadata value, tag) to ``Q<n>`` when it clearly names a number."""
+    label = label.strip()
+    if re.fullmatch(r"Q\d+", label):
+        return label
+    match = _LABEL_ID.search(label)
+    return f"Q{int(match.group(1))}" if match else None
+
+
+def load(path: str | Path) -> Submission:
+    """Read ``path`` into a :class:`Submission`; raise :class:`SubmissionError` when unreadable."""
+    p = Path(path)
+    name = p.name or str(path)
+    if not p.exists():
+        raise SubmissionError(f"{name}: no such file")
+    if p.is_dir():
+        raise SubmissionError(f"{name}: is a directory, not a notebook or script")
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise SubmissionError(f"{name}: cannot be read ({exc.strerror or exc})") from None
+    sha = hashlib.sha256(raw).hexdigest()
+    text = _decode(raw, name)
+    if not text.strip():
+        raise SubmissionError(f"{name}: empty file")
+
+    suffix = p.suffix.lower()
+    if suffix == ".ipynb" or (text.lstrip().startswith("{") and _looks_like_notebook(text)):
+        cells, assignment = _read_notebook(text, name)
+        return Submission(str(path), "ipynb", sha, cells, assignment)
+    cells = _read_markdown(text) if suffix in (".md", ".markdown") else _read_script(text)
+    return Submission(str(path), "py", sha, cells)
+
+
+# --------------------------------------------------------------------------- decoding
+
+
+def _decode(raw: bytes, name: str) -> str:
+    """Bytes to text with ``\\n`` newlines: UTF-8 (BOM or not), UTF-16 with a BOM, else cp1252."""
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        text = raw.decode("utf-16", errors="replace")
+    else:
+        for magic, what in _SIGNATURES.items():
+            if raw.startswith(magic):
+                raise SubmissionError(f"{name}: binary file ({what}), not a notebook or script")
+        if b"\x00" in raw:
+            raise SubmissionError(f"{name}: binary file, not a notebook or script")
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            # Windows editors save Latin-1/cp1252; a wrong guess only garbles prose characters.
+            text = raw.decode("cp1252", errors="replace")
+    return _newlines(text.lstrip("\ufeff"))
+
+
+def _newlines(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+# --------------------------------------------------------------------------- notebooks
+
+
+def _looks_like_notebook(text: str) -> bool:
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return False
+    return isinstance(data, dict) and ("cells" in data or "worksheets" in data)
+
+
+def _read_notebook(text: str, name: str) -> tuple[tuple[Cell, ...], str | None]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SubmissionError(
+            f"{name}: not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}"
+        ) from None
+    if not isinstance(data, dict) or not ("cells" in data or "worksheets" in data):
+        raise SubmissionError(f"{name}: valid JSON but not a Jupyter notebook (it has no cells)")
+    if "nbformat" not in data:
+        # Hand-made or stripped notebooks omit the version; their shape says which one.
+        data["nbformat"], data["nbformat_minor"] = (3, 0) if "worksheets" in data else (4, 0)
+    data.setdefault("metadata", {})
+    try:
+        nb = nbformat.reads(json.dumps(data), as_version=4, capture_validation_error={})
+    except Exception as exc:  # nbformat raises many types for malformed notebooks
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise SubmissionError(f"{name}: not a readable Jupyter notebook ({detail})") from None
+
+    cells = tuple(_notebook_cell(i, c) for i, c in enumerate(nb.get("cells") or []))
+    ours = nb.get("metadata", {}).get("mpgrade") or {}
+    assignment = ours.get("assignment") if isinstance(ours, dict) else None
+    return cells, str(assignment) if assignment else None
+
+
+def _notebook_cell(index: int, cell: Any) -> Cell:
+    kind: CellKind = (
+        cell.get("cell_type") if cell.get("cell_type") in ("code", "markdown") else "raw"
+    )
+    source = cell.get("source") or ""
+    if isinstance(source, list):
+        source = "".join(source)
+    meta = cell.get("metadata") or {}
+    tags = tuple(str(t) for t in (meta.get("tags") or ()) if isinstance(t, (str, int)))
+    return Cell(index, kind, _newlines(str(source)), _explicit_question(meta, tags), tags)
+
+
+def _explicit_question(meta: dict, tags: tuple[str, ...]) -> str | None:
+    """The question a cell's metadata names: ours, then nbgrader's grade_id, then a tag."""
+    ours = meta.get("mpgrade")
+    if isinstance(ours, dict) and ours.get("question"):
+        label = str(ours["question"])
+        return question_id_from_label(label) or label
+    nbgrader = meta.get("nbgrader")
+    if isinstance(nbgrader, dict) and nbgrader.get("grade_id"):
+        qid = question_id_from_label(str(nbgrader["grade_id"]))
+        if qid:
+            return qid
+    for tag in tags:
+        if re.fullmatch(r"(?:q|ques|question)[\s_.\-]*\d{1,3}", tag.strip(), re.I):
+            return question_id_from_label(tag)
+    return None
+
+
+# --------------------------------------------------------------------------- scripts
+
+_PERCENT = re.compile(r"^#\s?%%(?!%)(.*)$")
+_IN_MARKER = re.compile(r"^#\s*In\s*\[[\s\d]*\]\s*:?\s*$")
+_PREAMBLE_LINE = re.compile(r"^#!|^#.*coding[:=]")
+
+
+def _read_script(text: str) -> tuple[Cell, ...]:
+    lines = _blank_file_header(text.split("\n"))
+    if any(_PERCENT.match(line) for line in lines):
+        chunks = _percent_chunks(lines)
+    else:
+        chunks = _marker_chunks(lines)
+    return tuple(
+        Cell(i, kind, source, question, tags, line_offset=offset, from_script=True)
+        for i, (kind, source, offset, question, tags) in enumerate(chunks)
+    )
+
+
+def _blank_file_header(lines: list[str]) -> list[str]:
+    """Blank the shebang, coding line and jupytext YAML header: tool output, not student text.
+
+    Blanking rather than dropping keeps every later line at its line number.
+    """
+    out = list(lines)
+    n = 0
+    while n < len(out) and (_PREAMBLE_LINE.match(out[n]) or not out[n].strip()):
+        out[n] = ""
+        n += 1
+    if n < len(out) and out[n].rstrip() == "# ---":
+        end = next((i for i in range(n + 1, len(out)) if out[i].rstrip() == "# ---"), None)
+        if end is not None:
+            out[n : end + 1] = [""] * (end + 1 - n)
+    return out
+
+
+_Chunk = tuple[CellKind, str, int, "str | None", tuple[str, ...]]
+
+
+def _trimmed(
+    kind: CellKind, lines: list[str], start: int, tags: tuple[str, ...] = ()
+) -> list[_Chunk]:
+    """One chunk from ``lines`` (file offset ``start``) without its blank edge lines."""
+    first = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if first is None:
+        return []
+    last = max(i for i, line in enumerate(lines) if line.strip())
+    question = next((question_id_from_label(t) for t in tags if question_id_from_label(t)), None)
+    return [(kind, "\n".join(lines[first : last + 1]), start + first, question, tags)]
+
+
+def _uncomment(lines: list[str]) -> list[str]:
+    return [
+        line[2:] if line.startswith("# ") else line[1:] if line.startswith("#") else line
+        for line in lines
+    ]
+
+
+def _percent_chunks(lines: list[str]) -> list[_Chunk]:
+    """jupytext/VS Code/Spyder cells: ``# %%`` starts code, ``# %% [markdown]`` commented prose."""
+    chunks: list[_Chunk] = []
+    kind: CellKind = "code"
+    tags: tuple[str, ...] = ()
+    start, body = 0, []
+    for n, line in enumerate([*lines, "# %%"]):
+        match = _PERCENT.match(line)
+        if not match:
+            body.append(line)
+            continue
+        if kind == "markdown":
+            body = _uncomment(body)
+        chunks += _trimmed(kind, body, start, tags)
+        rest = match.group(1)
+        kind = (
+            "markdown"
+            if re.search(r"\[(markdown|md)\]", rest)
+            else "raw"
+            if "[raw]" in rest
+            else "code"
+        )
+        tags = (
+            tuple(re.findall(r'"([^"]+)"', m.group(1)))
+            if (m := re.search(r"tags=\[([^\]]*)\]", rest))
+            else ()
+        )
+        title = re.sub(r"\[\w+\]|\w+=(\[[^\]]*\]|\S+)", "", rest).strip()
+        start, body = n + 1, []
+        if title:
+            # A titled cell ("# %% Q3 create a process") names its content like a header cell.
+            chunks.append(("markdown", title, n, None, ()))
+    return chunks
+
+
+def _marker_chunks(lines: list[str]) -> list[_Chunk]:
+    """nbconvert exports and plain scripts: comments opening a paragraph are prose, the rest code.
+
+    ``# In[ ]:`` markers (nbconvert) force a cell boundary; otherwise consecutive code
+    paragraphs stay one cell so that a function with blank lines is not cut up.
+    """
+    chunks: list[_Chunk] = []
+    code: list[str] = []
+    code_start = 0
+
+    def flush_code() -> None:
+        chunks.extend(_trimmed("code", code, code_start))
+        code.clear()
+
+    n = 0
+    while n < len(lines):
+        if _IN_MARKER.match(lines[n]):
+            flush_code()
+            n += 1
+            code_start = n
+            continue
+        if not lines[n].strip():
+            code.append(lines[n])
+            n += 1
+            continue
+        end = n
+        while end < len(lines) and lines[end].strip() and not _IN_MARKER.match(lines[end]):
+            end += 1
+        paragraph = lines[n:end]
+        # Comment lines opening a paragraph are prose, and a header there starts a new chunk.
+        lead = next(
+            (i for i, line in enumerate(paragraph) if not line.startswith("#")), len(paragraph)
+        )
+        if lead:
+            flush_code()
+            chunks.extend(_trimmed("markdown", _uncomment(paragraph[:lead]), n))
+            code_start = n + lead
+        if lead < len(paragraph):
+            if not any(line.strip() for line in code):
+                code.clear()
+                code_start = n + lead
+            code.extend(paragraph[lead:])
+        n = end
+    flush_code()
+    return chunks
+
+
+def _read_markdown(text: str) -> tuple[Cell, ...]:
+    """A Markdown export is one prose cell; ``segment`` cuts it at headers and code fences."""
+    return (
+        Cell(
+            0,
+            "markdown",
+            text.strip("\n"),
+            line_offset=len(text) - len(text.lstrip("\n")),
+            from_script=True,
+        ),
+    )
