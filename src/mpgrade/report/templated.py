@@ -1,0 +1,174 @@
+"""HTML and Markdown through Jinja templates that an instructor may override.
+
+The Python side prepares plain view data (process trees, pool shares, code lines with
+the blocking line marked, SVGs) so templates only lay things out; a template found in
+the instructor's ``--templates`` folder wins over the bundled one of the same name, so
+overriding one partial does not mean copying the whole page.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+from markupsafe import Markup
+
+from mpgrade.model import QuestionResult, Report, RunSummary
+from mpgrade.report import charts, story, timeline
+from mpgrade.report.summary import ClassSummary
+from mpgrade.resources import data_dir
+
+STATUS_WORDS = {
+    "passed": "Passed",
+    "partial": "Partly passed",
+    "failed": "Failed",
+    "missing": "Missing",
+    "error": "Error",
+    "timeout": "Timed out",
+    "needs_review": "Needs review",
+}
+
+
+@dataclass(frozen=True)
+class CodeLine:
+    number: int
+    text: str
+    blocking: bool
+
+
+@dataclass(frozen=True)
+class RunView:
+    """One run, prepared for a template."""
+
+    run: RunSummary
+    headline: str
+    forest: tuple[story.ProcessNode, ...]
+    pools: tuple[story.PoolStory, ...]
+    messages: tuple[str, ...]  # one sentence per send/recv, in time order
+    stacks: tuple[str, ...]  # one sentence per stuck process
+    code: tuple[CodeLine, ...]
+    timeline: Markup  # inline SVG; empty for the Markdown page
+
+
+@dataclass(frozen=True)
+class QuestionView:
+    q: QuestionResult
+    anchor: str  # HTML id, safe in a URL fragment
+    run: RunView | None
+
+
+def environment(templates: Path | None = None) -> jinja2.Environment:
+    """A Jinja environment reading ``templates`` first and the bundled templates second."""
+    loaders: list[jinja2.BaseLoader] = []
+    if templates is not None:
+        loaders.append(jinja2.FileSystemLoader(str(templates)))
+    loaders.append(jinja2.FileSystemLoader(str(data_dir("templates"))))
+    env = jinja2.Environment(
+        loader=jinja2.ChoiceLoader(loaders),
+        autoescape=lambda name: name is not None and ".html" in name,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(
+        points=story.points,
+        seconds=story.seconds,
+        short=story.short,
+        status_word=lambda s: STATUS_WORDS.get(s, s),
+        md_cell=md_cell,
+        md_code=md_code,
+        fence=fence,
+        numbered=numbered,
+        task_label=story.task_label,
+    )
+    return env
+
+
+def render_html(report: Report, templates: Path | None = None) -> str:
+    return (
+        environment(templates)
+        .get_template("report.html.j2")
+        .render(report=report, questions=question_views(report, svg=True))
+    )
+
+
+def render_markdown(report: Report, templates: Path | None = None) -> str:
+    return (
+        environment(templates)
+        .get_template("report.md.j2")
+        .render(report=report, questions=question_views(report, svg=False))
+    )
+
+
+def render_summary_html(summary: ClassSummary, templates: Path | None = None) -> str:
+    """The class overview page: score histogram, per-question status, common failures, roster."""
+    return (
+        environment(templates)
+        .get_template("summary.html.j2")
+        .render(
+            summary=summary,
+            histogram=Markup(charts.histogram_svg(summary.histogram)),
+            status_bars=Markup(charts.status_bars_svg(summary.questions)),
+            reasons=Markup(charts.reasons_svg(summary.top_failures)),
+            question_ids=[q.id for q in summary.questions],
+        )
+    )
+
+
+def question_views(report: Report, svg: bool) -> list[QuestionView]:
+    views = []
+    for q in report.questions:
+        anchor = "q-" + re.sub(r"[^A-Za-z0-9_-]", "-", q.id)
+        views.append(QuestionView(q, anchor, run_view(q.run, anchor, svg) if q.run else None))
+    return views
+
+
+def run_view(run: RunSummary, anchor: str, svg: bool) -> RunView:
+    forest = story.process_forest(run)
+    names = {n.info.pid: n.info.name for n in story.flatten(forest)}
+    return RunView(
+        run=run,
+        headline=story.run_headline(run),
+        forest=forest,
+        pools=story.pool_stories(run),
+        messages=tuple(
+            story.message_label(m, names) for m in sorted(run.trace.messages, key=lambda m: m.t)
+        ),
+        stacks=story.stack_lines(run),
+        code=tuple(
+            CodeLine(i, text, i == run.blocking_line)
+            for i, text in enumerate(run.script.splitlines(), start=1)
+        ),
+        timeline=Markup(timeline.timeline_svg(run, anchor)) if svg else Markup(""),
+    )
+
+
+def md_cell(text: object) -> str:
+    """Text safe inside one Markdown table cell or list item: no pipes, no raw HTML tags."""
+    return " ".join(str(text).split()).replace("|", "\\|").replace("<", "&lt;")
+
+
+def md_code(text: object) -> str:
+    """Inline code that survives backticks in student output."""
+    flat = " ".join(str(text).split())
+    ticks = "`" * (max((len(run) for run in re.findall(r"`+", flat)), default=0) + 1)
+    pad = " " if flat.startswith("`") or flat.endswith("`") else ""
+    return f"{ticks}{pad}{flat}{pad}{ticks}"
+
+
+def numbered(lines: tuple[CodeLine, ...]) -> str:
+    """Code with line numbers and a visible marker on the blocking line, for plain-text media."""
+    width = len(str(len(lines)))
+    return "\n".join(
+        f"{line.number:>{width}}  {line.text}" + ("   ◀ blocked here" if line.blocking else "")
+        for line in lines
+    )
+
+
+def fence(text: str, lang: str = "") -> str:
+    """A fenced block longer than any backtick run inside, so student text cannot close it."""
+    ticks = "`" * max(3, max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    return f"{ticks}{lang}\n{text.rstrip()}\n{ticks}"
