@@ -93,6 +93,8 @@ class _Loader:
         """Best line for a dotted location like ``questions[2].checks[1].params``."""
         pos, line = 0, None
         for part in where.split("."):
+            if part == "top level":
+                continue
             m = re.fullmatch(r"(\w+)(?:\[(\d+)\])?", part)
             if not m:
                 break
@@ -104,7 +106,7 @@ class _Loader:
                     break
                 pos = headers[i]
             else:
-                hit = re.compile(rf"^\s*(\[+[\w.]*\b{name}\]+|{name}\s*=)", re.M).search(
+                hit = re.compile(rf"^[ \t]*(\[+[\w.]*\b{name}\]+|{name}\s*=)", re.M).search(
                     self.text, pos
                 )
                 if not hit:
@@ -114,7 +116,7 @@ class _Loader:
         return line
 
     def _array_headers(self, name: str, start: int) -> list[int]:
-        pattern = re.compile(rf"^\s*\[\[([\w.]*\.)?{name}\]\]", re.M)
+        pattern = re.compile(rf"^[ \t]*\[\[([\w.]*\.)?{name}\]\]", re.M)
         depth = None
         hits = []
         for m in pattern.finditer(self.text, start):
@@ -167,9 +169,9 @@ class _Loader:
             raise self.fail("questions", "an assignment needs at least one question")
         questions = tuple(self.question(q, f"questions[{i}]") for i, q in enumerate(raw_questions))
         ids = [q.id for q in questions]
-        dupes = {i for i in ids if ids.count(i) > 1}
-        if dupes:
-            raise self.fail("questions", f"duplicate question id '{sorted(dupes)[0]}'")
+        for i, qid in enumerate(ids):
+            if qid in ids[:i]:
+                raise self.fail(f"questions[{i}].id", f"duplicate question id '{qid}'")
         root = self.path.parent
         solution = self.field(doc, "solution", str, "top level", None)
         if solution is not None:

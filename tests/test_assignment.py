@@ -1,0 +1,214 @@
+"""Exercise files: every mistake an instructor can make comes back with the file and the line."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from mpgrade.assignment import AssignmentError, discover, load_assignment
+
+VALID = """\
+id = "mini"
+title = "Mini exercise"
+
+[[questions]]
+id = "Q1"
+title = "Start a process"
+text = "Start one process."
+kind = "code"
+points = 1.0
+
+[[questions.checks]]
+id = "process.started"
+points = 1.0
+
+[[questions]]
+id = "Q2"
+text = "Why processes?"
+kind = "prose"
+points = 1.0
+
+[questions.rubric]
+points = 1.0
+
+[[questions.rubric.concepts]]
+id = "parallel"
+description = "they run in parallel"
+synonyms = ["parallel"]
+"""
+
+
+def write(folder: Path, text: str, name: str = "mini") -> Path:
+    path = folder / name / "exercise.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def line_of(text: str, needle: str, nth: int = 1) -> int:
+    """1-based line of the nth line containing ``needle``."""
+    hits = [i for i, line in enumerate(text.splitlines(), 1) if needle in line]
+    return hits[nth - 1]
+
+
+def error_of(path: Path) -> str:
+    with pytest.raises(AssignmentError) as info:
+        load_assignment(path)
+    return str(info.value)
+
+
+def assert_at(message: str, path: Path, line: int, *words: str) -> None:
+    assert message.startswith(f"{path.resolve()}:{line}: "), message
+    for w in words:
+        assert w in message, message
+
+
+def test_valid_file_loads(tmp_path: Path) -> None:
+    a = load_assignment(write(tmp_path, VALID))
+    assert a.id == "mini"
+    assert [q.id for q in a.questions] == ["Q1", "Q2"]
+    assert a.questions[1].title == "Q2"  # title defaults to the id
+    assert a.solution is None and a.variants == () and a.custom_checks is None
+
+
+def test_invalid_toml(tmp_path: Path) -> None:
+    text = VALID.replace('title = "Mini exercise"', 'title = "Mini exercise')
+    path = write(tmp_path, text)
+    assert_at(error_of(path), path, 2, "invalid TOML")
+
+
+def test_missing_key_in_a_question(tmp_path: Path) -> None:
+    text = VALID.replace('kind = "code"\n', "")
+    path = write(tmp_path, text)
+    assert_at(error_of(path), path, line_of(text, "[[questions]]"), "questions[0]",
+              "missing required key 'kind'")
+
+
+def test_missing_top_level_key_names_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, VALID.replace('id = "mini"\n', ""))
+    message = error_of(path)
+    assert message.startswith(str(path.resolve())) and "missing required key 'id'" in message
+
+
+def test_unknown_key(tmp_path: Path) -> None:
+    text = VALID.replace("points = 1.0\n\n[[questions.checks]]", "pionts = 1.0\n\n[[questions.checks]]")
+    path = write(tmp_path, text)
+    assert_at(error_of(path), path, line_of(text, "[[questions]]"), "unknown key 'pionts'")
+
+
+def test_wrong_type(tmp_path: Path) -> None:
+    text = VALID.replace("points = 1.0\n\n[[questions.checks]]", 'points = "one"\n\n[[questions.checks]]')
+    path = write(tmp_path, text)
+    assert_at(error_of(path), path, line_of(text, 'points = "one"'), "questions[0].points",
+              "expected float, got str")
+
+
+def test_bad_regex(tmp_path: Path) -> None:
+    text = VALID.replace('synonyms = ["parallel"]', 'synonyms = ["parallel", "(unclosed"]')
+    path = write(tmp_path, text)
+    assert_at(error_of(path), path, line_of(text, "synonyms"), "invalid regular expression",
+              "(unclosed")
+
+
+def test_points_that_do_not_add_up(tmp_path: Path) -> None:
+    text = VALID.replace("points = 1.0\n\n[[questions.checks]]", "points = 2.0\n\n[[questions.checks]]")
+    path = write(tmp_path, text)
+    assert_at(error_of(path), path, line_of(text, "points = 2.0"),
+              "worth 2 but its checks and rubric add up to 1")
+
+
+def test_unknown_check_id(tmp_path: Path) -> None:
+    text = VALID.replace('id = "process.started"', 'id = "process.startd"')
+    path = write(tmp_path, text)
+    assert_at(error_of(path), path, line_of(text, "process.startd"), "unknown check 'process.startd'")
+
+
+def test_duplicate_question_id_points_at_the_second(tmp_path: Path) -> None:
+    text = VALID.replace('id = "Q2"', 'id = "Q1"')
+    path = write(tmp_path, text)
+    assert_at(error_of(path), path, line_of(text, 'id = "Q1"', nth=2), "duplicate question id 'Q1'")
+
+
+def test_unknown_start_method(tmp_path: Path) -> None:
+    text = VALID.replace('title = "Mini exercise"\n', 'title = "Mini exercise"\nstart_method = "thread"\n')
+    path = write(tmp_path, text)
+    assert_at(error_of(path), path, 3, "start_method", "fork, spawn, forkserver")
+
+
+def test_unknown_start_method_in_a_question(tmp_path: Path) -> None:
+    text = VALID.replace('kind = "code"\n', 'kind = "code"\nstart_method = "spwan"\n')
+    path = write(tmp_path, text)
+    assert_at(error_of(path), path, line_of(text, "spwan"), "questions[0].start_method")
+
+
+def test_prose_question_without_rubric(tmp_path: Path) -> None:
+    text = VALID.split("[questions.rubric]")[0]
+    path = write(tmp_path, text)
+    assert_at(error_of(path), path, line_of(text, "[[questions]]", nth=2), "needs a [questions.rubric]")
+
+
+def test_non_positive_limit(tmp_path: Path) -> None:
+    text = VALID.replace('title = "Mini exercise"\n', 'title = "Mini exercise"\n\n[limits]\nwall_s = 0\n')
+    path = write(tmp_path, text)
+    assert_at(error_of(path), path, line_of(text, "wall_s"), "limits.wall_s", "must be positive")
+
+
+def test_variant_file_must_exist_and_name_known_questions(tmp_path: Path) -> None:
+    text = VALID.replace('title = "Mini exercise"\n', 'title = "Mini exercise"\n'
+                         '\n[[variants]]\npath = "variants/gone.py"\nloses = ["Q1"]\n')
+    path = write(tmp_path, text)
+    assert_at(error_of(path), path, line_of(text, "gone.py"), "no such file")
+    (path.parent / "variants").mkdir()
+    (path.parent / "variants" / "gone.py").write_text("print(1)\n")
+    path.write_text(text.replace('loses = ["Q1"]', 'loses = ["Q9"]'))
+    assert_at(error_of(path), path, line_of(text, "loses"), "unknown question id 'Q9'")
+
+
+def test_broken_custom_checks_are_reported(tmp_path: Path) -> None:
+    path = write(tmp_path, VALID)
+    (path.parent / "checks.py").write_text("def broken(:\n")
+    message = error_of(path)
+    assert "checks.py" in message and "cannot load custom checks" in message
+
+
+def test_discovery_through_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write(tmp_path, VALID.replace('id = "mini"', 'id = "mini-env"'), name="mini-env")
+    monkeypatch.setenv("MPGRADE_EXERCISES", str(tmp_path))
+    found = discover()
+    assert found["mini-env"] == (tmp_path / "mini-env" / "exercise.toml").resolve()
+    assert "15feb-multiprocessing" in found and "locks-queues" in found  # bundled ones still there
+    assert load_assignment("mini-env").title == "Mini exercise"
+
+
+def test_load_by_folder_or_file_path(tmp_path: Path) -> None:
+    path = write(tmp_path, VALID)
+    assert load_assignment(path.parent).id == load_assignment(path).id == "mini"
+
+
+def test_unknown_id_lists_the_known_ones() -> None:
+    with pytest.raises(AssignmentError, match=r"unknown assignment 'nope' \(known: .*locks-queues"):
+        load_assignment("nope")
+
+
+@pytest.mark.parametrize("aid", ["15feb-multiprocessing", "locks-queues"])
+def test_bundled_sets_are_complete(aid: str) -> None:
+    a = load_assignment(aid)
+    assert a.id == aid
+    assert a.solution and Path(a.solution).is_file()
+    assert len(a.variants) >= 2
+    ids = {q.id for q in a.questions}
+    assert all(set(v.loses) <= ids and Path(v.path).is_file() for v in a.variants)
+    assert all(re.fullmatch(r"Q\d+", q) for q in ids)
+
+
+def test_custom_checks_of_locks_queues_are_registered() -> None:
+    from mpgrade.checks import available_checks
+
+    a = load_assignment("locks-queues")
+    assert a.custom_checks and a.custom_checks.endswith("checks.py")
+    known = available_checks()
+    for cid in ("lq.lock_held", "lq.final_total", "lq.consumer_printed", "lq.sentinel",
+                "lq.manager_dict", "lq.dict_printed"):
+        assert known[cid], cid  # registered, with a docstring for `mpgrade checks`
