@@ -13,18 +13,17 @@ import platform
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mpgrade import __version__, sandbox
 from mpgrade.build import build_script
-from mpgrade.checks import grade_prose, run_check
+from mpgrade.checks import ProseGrade, grade_prose, run_check
 from mpgrade.diagnose import diagnose
 from mpgrade.model import (
     Answer,
     Assignment,
     BuiltScript,
-    Cell,
     CheckContext,
     CheckResult,
     Diagnosis,
@@ -43,7 +42,7 @@ from mpgrade.model import (
 )
 from mpgrade.probe.trace import parse_trace
 from mpgrade.resources import probe_dir
-from mpgrade.segment import segment
+from mpgrade.segment import context_for, segment
 from mpgrade.submission import load
 
 SCRIPT_NAME = "answer.py"
@@ -66,26 +65,36 @@ def grade_file(path: str | Path, assignment: Assignment, options: GradeOptions) 
 
 
 def grade_submission(sub: Submission, assignment: Assignment, options: GradeOptions) -> Report:
+    """Three phases: prepare every question (parsing, prose), run the code answers
+    concurrently (threads only wait on sandboxed subprocesses), then score.
+
+    Parsing stays on the calling thread: CPython 3.11's ``ast.parse`` is not safe to
+    call from several threads at once (gh-106905).
+    """
     started = time.monotonic()
     seg = segment(sub, assignment.questions)
     questions = [q for q in assignment.questions if not options.questions or q.id in options.questions]
     limits = options.limits or assignment.limits
     method = options.start_method or assignment.start_method or default_start_method()
-    code = [q for q in questions if q.kind == "code" and q.id in seg.answers]
-    jobs = options.jobs or max(1, min(4, len(code)))
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = {
-            q.id: pool.submit(_grade_question, q, seg, assignment, options, limits, method)
-            for q in questions
-        }
-        results = tuple(futures[q.id].result() for q in questions)
-    runs = [r.run for r in results if r.run is not None]
+    prepared = {q.id: _prepare(q, seg, options, limits, method) for q in questions}
+    plans = [p for p in prepared.values() if isinstance(p, _Plan)]
+    jobs = [(plan, m) for plan in plans for m in plan.methods(options.portability)]
+    with ThreadPoolExecutor(max_workers=options.jobs or max(1, min(4, len(jobs)))) as pool:
+        runs = list(pool.map(lambda job: _run(job[0], job[1], options), jobs))
+    by_plan: dict[str, dict[str, RunResult]] = {}
+    for (plan, m), run in zip(jobs, runs, strict=True):
+        by_plan.setdefault(plan.question.id, {})[m] = run
+    results = tuple(
+        _finish(p, by_plan[q.id]) if isinstance(p, _Plan) else p
+        for q, p in ((q, prepared[q.id]) for q in questions)
+    )
+    summaries = [r.run for r in results if r.run is not None]
     env = Environment(
         python=f"{platform.python_implementation()} {platform.python_version()} ({sys.executable})",
         platform=f"{platform.system()} {platform.machine()}",
         start_method=method,
-        isolation=_joined({r.backend for r in runs}),
-        observer=_joined({r.observer for r in runs}),
+        isolation=_joined({r.backend for r in summaries}),
+        observer=_joined({r.observer for r in summaries}),
         limits=replace(limits, wall_s=options.timeout_s) if options.timeout_s else limits,
     )
     return Report(
@@ -106,21 +115,69 @@ def grade_submission(sub: Submission, assignment: Assignment, options: GradeOpti
 # --------------------------------------------------------------------------- one question
 
 
-def _grade_question(
-    q: Question,
-    seg: Segmentation,
-    assignment: Assignment,
-    options: GradeOptions,
-    limits: Limits,
-    method: str,
-) -> QuestionResult:
+@dataclass(frozen=True)
+class _Plan:
+    """A code answer ready to run: what the second phase needs and the third scores."""
+
+    question: Question
+    answer: Answer
+    script: BuiltScript
+    limits: Limits
+    method: str
+    rubric_check: CheckResult | None
+    rubric_text: str
+
+    def methods(self, portability: bool) -> list[str]:
+        others = [m for m in available_start_methods() if m != self.method] if portability else []
+        return [self.method, *others]
+
+
+def _prepare(
+    q: Question, seg: Segmentation, options: GradeOptions, limits: Limits, method: str
+) -> QuestionResult | _Plan:
+    """Everything that needs no run: missing answers, prose, syntax errors; else a plan."""
     answer = seg.answers.get(q.id)
     if answer is None:
         return _missing(q, "No answer was found for this question. Start it with a header such as "
                            f"'{q.id}.' or use the notebook made by `mpgrade template`.")
     if q.kind == "prose":
         return _grade_prose_question(q, answer)
-    return _grade_code_question(q, answer, seg, assignment, options, limits, method)
+    method = options.start_method or q.start_method or method
+    rubric_check, rubric_text = _rubric_part(q, answer)
+    if not answer.code.strip():
+        if q.code_optional:
+            ctx = CheckContext(q, answer, None, None, Trace())
+            return _score(q, ctx, (), rubric_check, rubric_text, None)
+        return _missing(q, "This question asks for code, but only prose was found in the answer. "
+                           "Put your program in a code cell.")
+    script = build_script(answer, context_for(seg, q.id), method)
+    if script.syntax_error:
+        checks = tuple(CheckResult(s.id, False, 0.0, s.points, script.syntax_error) for s in q.checks)
+        return QuestionResult(
+            q.id, q.title, q.kind, "error", rubric_check.score if rubric_check else 0.0, q.points,
+            f"{script.syntax_error}. Fix the syntax so the cell runs, then check again.",
+            checks + ((rubric_check,) if rubric_check else ()),
+        )
+    wall = options.timeout_s or q.timeout_s or limits.wall_s
+    return _Plan(q, answer, script, replace(limits, wall_s=wall), method, rubric_check, rubric_text)
+
+
+def _finish(plan: _Plan, runs: dict[str, RunResult]) -> QuestionResult:
+    """Score the run under the grading method; other methods only fill the portability matrix."""
+    q = plan.question
+    run = runs[plan.method]
+    ctx = CheckContext(q, plan.answer, plan.script, run, parse_trace(run))
+    result = _score(q, ctx, diagnose(ctx), plan.rubric_check, plan.rubric_text, plan.method)
+    if len(runs) == 1:
+        return result
+    matrix: dict[str, tuple[str, str]] = {}
+    for method, other in runs.items():
+        octx = CheckContext(q, plan.answer, plan.script, other, parse_trace(other))
+        checks = tuple(run_check(spec, octx) for spec in q.checks)
+        status = _status(sum(c.score for c in checks), sum(s.points for s in q.checks), other)
+        reason = other.limit or (other.stderr.strip().splitlines() or [""])[-1][:160]
+        matrix[method] = (status, "" if status == "passed" else reason)
+    return replace(result, portability=matrix)
 
 
 def _missing(q: Question, feedback: str) -> QuestionResult:
@@ -138,95 +195,56 @@ def _grade_prose_question(q: Question, answer: Answer) -> QuestionResult:
     if not text.strip():
         return _missing(q, "The answer to this question is empty.")
     grade = grade_prose(text, q.rubric)
-    check = CheckResult(
-        id="prose.rubric",
-        passed=grade.score >= grade.max_score,
-        score=grade.score,
-        max_score=grade.max_score,
-        message=grade.feedback,
-    )
     feedback = (
         f"{grade.feedback} (Automatic proposal: {grade.score:g}/{grade.max_score:g}; "
         "a member of staff confirms prose grades.)"
     )
-    return QuestionResult(q.id, q.title, q.kind, "needs_review", grade.score, q.points, feedback, (check,))
+    return QuestionResult(
+        q.id, q.title, q.kind, "needs_review", grade.score, q.points, feedback, (_rubric_check(grade),)
+    )
 
 
-def _context_cells(seg: Segmentation, answer: Answer) -> list[Cell]:
-    """Code cells that come before this answer: what a top-to-bottom run would have defined."""
-    cells = [c for c in seg.preamble if c.kind == "code"]
-    for other in seg.answers.values():
-        cells.extend(c for c in other.cells if c.kind == "code" and c.index < answer.first_line)
-    return sorted(cells, key=lambda c: c.index)
+def _rubric_check(grade: ProseGrade) -> CheckResult:
+    """The rubric as one check; its message summarises, the question feedback explains."""
+    total = len(grade.found) + len(grade.missing)
+    parts = [f"Named {len(grade.found)} of {total} key ideas"]
+    if grade.missing:
+        parts.append("missing: " + "; ".join(desc for _, desc in grade.missing))
+    if grade.misconceptions:
+        parts.append(f"{len(grade.misconceptions)} misconception(s) to correct")
+    return CheckResult(
+        id="prose.rubric",
+        passed=grade.score >= grade.max_score - 1e-9,
+        score=grade.score,
+        max_score=grade.max_score,
+        message=", ".join(parts) + ".",
+    )
 
 
-def _limits_for(q: Question, limits: Limits, options: GradeOptions) -> Limits:
-    wall = options.timeout_s or q.timeout_s or limits.wall_s
-    return replace(limits, wall_s=wall)
-
-
-def _run(script: BuiltScript, q: Question, limits: Limits, options: GradeOptions, method: str) -> RunResult:
+def _run(plan: _Plan, method: str, options: GradeOptions) -> RunResult:
     return sandbox.run(
         RunRequest(
-            files={SCRIPT_NAME: script.source},
+            files={SCRIPT_NAME: plan.script.source},
             script=SCRIPT_NAME,
-            limits=limits,
+            limits=plan.limits,
             env={"MPGRADE_START_METHOD": method},
             pythonpath=(str(probe_dir()),),
-            stdin=q.stdin,
+            stdin=plan.question.stdin,
             isolation=options.isolation,
         )
     )
 
 
-def _grade_code_question(
-    q: Question,
-    answer: Answer,
-    seg: Segmentation,
-    assignment: Assignment,
-    options: GradeOptions,
-    limits: Limits,
-    method: str,
-) -> QuestionResult:
-    method = options.start_method or q.start_method or method
-    rubric_check, rubric_text = _rubric_part(q, answer)
-    if not answer.code.strip():
-        if q.code_optional:
-            ctx = CheckContext(q, answer, None, None, Trace())
-            return _score(q, ctx, (), rubric_check, rubric_text, None)
-        return _missing(q, "This question asks for code, but only prose was found in the answer. "
-                           "Put your program in a code cell.")
-    script = build_script(answer, _context_cells(seg, answer), method)
-    if script.syntax_error:
-        checks = tuple(
-            CheckResult(s.id, False, 0.0, s.points, script.syntax_error) for s in q.checks
-        )
-        return QuestionResult(
-            q.id, q.title, q.kind, "error", rubric_check.score if rubric_check else 0.0, q.points,
-            f"{script.syntax_error}. Fix the syntax so the cell runs, then check again.",
-            checks + ((rubric_check,) if rubric_check else ()),
-        )
-    qlimits = _limits_for(q, limits, options)
-    run = _run(script, q, qlimits, options, method)
-    trace = parse_trace(run)
-    ctx = CheckContext(q, answer, script, run, trace)
-    result = _score(q, ctx, diagnose(ctx), rubric_check, rubric_text, method)
-    if options.portability:
-        result = _with_portability(result, q, answer, script, qlimits, options)
-    return result
-
-
 def _rubric_part(q: Question, answer: Answer) -> tuple[CheckResult | None, str]:
+    """The written part of a mixed question (Q4): its check and, when not full, its feedback."""
     if q.rubric is None:
         return None, ""
-    text = answer.prose
-    if not text.strip():
-        return CheckResult("prose.rubric", False, 0.0, q.rubric.points,
-                           "No written explanation was found; answer the 'what' and 'why' in words too."), ""
-    grade = grade_prose(text, q.rubric)
-    check = CheckResult("prose.rubric", grade.score >= grade.max_score, grade.score, grade.max_score,
-                        grade.feedback)
-    return check, grade.feedback
+    if not answer.prose.strip():
+        message = "No written explanation was found; answer the 'what' and 'why' in words too."
+        return CheckResult("prose.rubric", False, 0.0, q.rubric.points, message), message
+    grade = grade_prose(answer.prose, q.rubric)
+    check = _rubric_check(grade)
+    return check, "" if check.passed else grade.feedback
 
 
 def _score(
@@ -251,7 +269,7 @@ def _score(
         status=status,
         score=score,
         max_score=q.points,
-        feedback=_feedback(checks, diagnoses, ctx, status),
+        feedback=_feedback(checks, diagnoses, ctx, status, rubric_text),
         checks=checks,
         diagnoses=diagnoses,
         run=summary,
@@ -269,20 +287,24 @@ def _status(score: float, points: float, run: RunResult | None) -> str:
 
 
 def _feedback(
-    checks: tuple[CheckResult, ...], diagnoses: tuple[Diagnosis, ...], ctx: CheckContext, status: str
+    checks: tuple[CheckResult, ...],
+    diagnoses: tuple[Diagnosis, ...],
+    ctx: CheckContext,
+    status: str,
+    rubric_text: str,
 ) -> str:
-    """One paragraph: the most important problem first, then what else to fix."""
+    """One paragraph, most important first: the named failure and its fix, then the first
+    failed check it does not already cover, the written part, warnings, build notes."""
     parts: list[str] = []
-    errors = [d for d in diagnoses if d.severity == "error"]
-    warnings = [d for d in diagnoses if d.severity == "warning"]
-    for d in errors[:2]:
-        where = f" ({d.location})" if d.location else ""
+    for d in [d for d in diagnoses if d.severity == "error"][:2]:
+        where = f" ({d.location})" if d.location and d.location not in d.explanation else ""
         parts.append(f"{d.explanation}{where} Fix: {d.fix}")
-    failed = [c for c in checks if not c.passed and c.max_score > 0]
-    for c in failed[: 3 if not errors else 2]:
-        if c.message not in " ".join(parts):
-            parts.append(c.message)
-    for d in warnings[:2]:
+    failed = [c for c in checks if not c.passed and c.max_score > 0 and c.id != "prose.rubric"]
+    for c in failed[: 1 if parts else 2]:
+        parts.append(c.message)
+    if rubric_text:
+        parts.append(rubric_text)
+    for d in [d for d in diagnoses if d.severity == "warning"][:2]:
         parts.append(f"Note: {d.explanation} {d.fix}")
     if ctx.script is not None:
         parts.extend(ctx.script.notes[:2])
@@ -322,28 +344,6 @@ def _blocking_line(run: RunResult) -> int | None:
                     best = frame.line
                 break
     return best
-
-
-def _with_portability(
-    result: QuestionResult,
-    q: Question,
-    answer: Answer,
-    script: BuiltScript,
-    limits: Limits,
-    options: GradeOptions,
-) -> QuestionResult:
-    """Run the same answer under every start method this platform has."""
-    matrix: dict[str, tuple[str, str]] = {}
-    for method in available_start_methods():
-        run = _run(script, q, limits, options, method)
-        trace = parse_trace(run)
-        ctx = CheckContext(q, answer, script, run, trace)
-        checks = tuple(run_check(spec, ctx) for spec in q.checks)
-        score = sum(c.score for c in checks)
-        status = _status(score, sum(s.points for s in q.checks), run)
-        reason = run.limit or (run.stderr.strip().splitlines() or [""])[-1][:160]
-        matrix[method] = (status, reason if status != "passed" else "")
-    return replace(result, portability=matrix)
 
 
 def _joined(values: set[str]) -> str:
