@@ -171,13 +171,23 @@ def _finish(plan: _Plan, runs: dict[str, RunResult]) -> QuestionResult:
     if len(runs) == 1:
         return result
     matrix: dict[str, tuple[str, str]] = {}
+    warnings: list[Diagnosis] = []
     for method, other in runs.items():
         octx = CheckContext(q, plan.answer, plan.script, other, parse_trace(other))
         checks = tuple(run_check(spec, octx) for spec in q.checks)
         status = _status(sum(c.score for c in checks), sum(s.points for s in q.checks), other)
-        reason = other.limit or (other.stderr.strip().splitlines() or [""])[-1][:160]
-        matrix[method] = (status, "" if status == "passed" else reason)
-    return replace(result, portability=matrix)
+        if status == "passed":
+            matrix[method] = (status, "")
+            continue
+        errors = [d for d in diagnose(octx) if d.severity == "error"]
+        reason = errors[0].title if errors else (
+            other.limit or (other.stderr.strip().splitlines() or [""])[-1][:160]
+        )
+        matrix[method] = (status, reason)
+        if method != plan.method and result.status == "passed" and errors:
+            d = errors[0]
+            warnings.append(replace(d, title=f"Fails under {method}: {d.title}", severity="warning"))
+    return replace(result, portability=matrix, diagnoses=result.diagnoses + tuple(warnings[:1]))
 
 
 def _missing(q: Question, feedback: str) -> QuestionResult:

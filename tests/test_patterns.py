@@ -1,0 +1,211 @@
+"""Issue 3 end to end: each known failure pattern, really run, gets its named explanation."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from conftest import EXAMPLE, by_id, check_json
+
+PIPE_HANG = EXAMPLE  # the example's Q6: receiver inherited the write end under fork
+
+
+def codes(question: dict) -> list[str]:
+    return [d["code"] for d in question["diagnoses"]]
+
+
+def test_example_q6_names_the_inherited_write_end_and_the_line() -> None:
+    started = time.monotonic()
+    _, result = check_json(PIPE_HANG, "-q", "Q6", "--start-method", "fork")
+    elapsed = time.monotonic() - started
+    q6 = by_id(result)["Q6"]
+    assert q6["status"] == "timeout" and q6["reason"] == "deadlock"
+    assert "pipe_inherited_write_end" in codes(q6)
+    diag = next(d for d in q6["diagnoses"] if d["code"] == "pipe_inherited_write_end")
+    assert "line 11" in diag["explanation"] + diag["location"]  # `msg = conn.recv()` in the cell
+    assert "write end" in diag["explanation"]
+    # the whole check, interpreter start included, ends within 2 s of the deadlock starting
+    assert q6["run"]["duration_s"] < 2.5, q6["run"]["duration_s"]
+    assert elapsed < 8
+    receiver = [s for s in q6["run"]["stacks"] if any("recv" in f["function"] for f in s["frames"])]
+    assert receiver and receiver[0]["wait"] == "read"
+
+
+def test_same_pipe_code_ends_under_spawn() -> None:
+    _, result = check_json(PIPE_HANG, "-q", "Q6", "--start-method", "spawn")
+    q6 = by_id(result)["Q6"]
+    assert q6["reason"] is None
+    order = next(c for c in q6["checks"] if c["id"] == "pipe.order")
+    assert order["passed"] and "order" in order["message"]
+
+
+def _q(make_notebook, qid: str, code: str, *extra: str) -> dict:
+    _, result = check_json(make_notebook(code={qid: code}), "-q", qid, "--timeout", "6", *extra)
+    return by_id(result)[qid]
+
+
+def test_queue_join_before_drain(make_notebook) -> None:
+    code = """import multiprocessing
+
+def produce(q):
+    q.put("x" * 2_000_000)
+
+if __name__ == "__main__":
+    q = multiprocessing.Queue()
+    p = multiprocessing.Process(target=produce, args=(q,))
+    p.start()
+    p.join()
+    print(len(q.get()))
+"""
+    q3 = _q(make_notebook, "Q3", code)
+    assert q3["status"] == "timeout"
+    assert "queue_join_before_drain" in codes(q3)
+
+
+def test_pool_worker_killed(make_notebook) -> None:
+    code = """import multiprocessing, os
+
+def cube(n):
+    if n == 3:
+        os._exit(1)
+    return n ** 3
+
+if __name__ == "__main__":
+    with multiprocessing.Pool(2) as pool:
+        print(pool.map(cube, [1, 2, 3, 4]))
+"""
+    q5 = _q(make_notebook, "Q5", code)
+    assert q5["status"] == "timeout"
+    assert "pool_worker_killed" in codes(q5)
+
+
+def test_missing_main_guard_under_spawn(make_notebook) -> None:
+    code = """import multiprocessing
+
+def cube(n):
+    return n ** 3
+
+pool = multiprocessing.Pool(2)
+print(pool.map(cube, [1, 2, 3]))
+"""
+    q5 = _q(make_notebook, "Q5", code, "--start-method", "spawn")
+    assert q5["status"] in ("timeout", "error")
+    assert "missing_main_guard" in codes(q5)
+
+
+def test_unpicklable_lambda(make_notebook) -> None:
+    code = """import multiprocessing
+
+if __name__ == "__main__":
+    with multiprocessing.Pool(2) as pool:
+        print(pool.map(lambda n: n ** 3, [1, 2, 3]))
+"""
+    assert "unpicklable_callable" in codes(_q(make_notebook, "Q5", code))
+
+
+def test_target_called_in_parent(make_notebook) -> None:
+    code = """import multiprocessing
+
+def show(n):
+    print(n)
+
+if __name__ == "__main__":
+    procs = [multiprocessing.Process(target=show(i)) for i in range(1, 5)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join()
+"""
+    q6 = _q(make_notebook, "Q6", code)
+    assert q6["status"] != "passed"
+    assert "target_called_in_parent" in codes(q6)
+
+
+def test_start_join_in_one_loop_is_a_warning_not_a_failure(make_notebook) -> None:
+    code = """import multiprocessing, time
+
+def show(n):
+    time.sleep(0.1)
+    print(n)
+
+if __name__ == "__main__":
+    for i in range(1, 5):
+        p = multiprocessing.Process(target=show, args=(i,))
+        p.start()
+        p.join()
+"""
+    q6 = _q(make_notebook, "Q6", code)
+    assert q6["status"] == "passed"
+    warning = next(d for d in q6["diagnoses"] if d["code"] == "sequential_start_join")
+    assert warning["severity"] == "warning"
+
+
+def test_daemon_killed_before_printing(make_notebook) -> None:
+    code = """import multiprocessing, time
+
+def greet():
+    time.sleep(0.5)
+    print("hello from the child")
+
+if __name__ == "__main__":
+    p = multiprocessing.Process(target=greet, daemon=True)
+    p.start()
+    print("main is done")
+"""
+    q3 = _q(make_notebook, "Q3", code)
+    assert q3["status"] != "passed"
+    assert "daemon_killed" in codes(q3)
+
+
+def test_threads_instead_of_processes(make_notebook) -> None:
+    code = """import threading
+
+def greet():
+    print("hello")
+
+t = threading.Thread(target=greet)
+t.start()
+t.join()
+"""
+    assert "threads_not_processes" in codes(_q(make_notebook, "Q3", code))
+
+
+def test_output_without_any_process(make_notebook) -> None:
+    code = 'print("this is my main prog")\nprint("this is my multiprocessing prog")\n'
+    assert "printed_without_process" in codes(_q(make_notebook, "Q3", code))
+
+
+@pytest.mark.parametrize("body", ["time.sleep(2.5)", "sum(i * i for i in range(12_000_000))"])
+def test_sleep_or_compute_is_not_a_deadlock(make_notebook, body: str) -> None:
+    code = f"""import multiprocessing, time
+
+def greet():
+    {body}
+    print("hello from the child")
+
+if __name__ == "__main__":
+    p = multiprocessing.Process(target=greet)
+    p.start()
+    p.join()
+"""
+    q3 = _q(make_notebook, "Q3", code)
+    assert q3["reason"] is None, q3["run"]["reason_detail"]
+    assert q3["status"] == "passed"
+
+
+def test_portability_shows_spawn_failing_without_a_guard(make_notebook) -> None:
+    code = """import multiprocessing
+
+def greet():
+    print("hello from the child")
+
+p = multiprocessing.Process(target=greet)
+p.start()
+p.join()
+"""
+    q3 = _q(make_notebook, "Q3", code, "--portability", "--start-method", "fork")
+    matrix = q3["portability"]
+    assert matrix["fork"]["status"] == "passed"
+    assert matrix["spawn"]["status"] != "passed"
+    assert "guard" in matrix["spawn"]["reason"].lower() or "__main__" in matrix["spawn"]["reason"]
+    assert any(d["severity"] == "warning" and "spawn" in d["title"] for d in q3["diagnoses"])
