@@ -94,6 +94,23 @@ def where(cell: Cell, line: int) -> str:
     return f"line {line}" if cell.from_script else f"cell {cell.index}, line {line}"
 
 
+def answer_line(answer: Answer | None, script: BuiltScript, script_line: int) -> int | None:
+    """The line of ``Answer.code`` (what the student sees as their answer) behind a script
+    line; None for lines of earlier cells or lines the build added."""
+    where = script.line_map.get(script_line)
+    if where is None or answer is None:
+        return None
+    cell, line = where
+    offset = 0
+    for c in answer.cells:
+        if c.kind != "code" or not c.source.strip():
+            continue
+        if c.index == cell:
+            return offset + line
+        offset += c.source.count("\n") + 2  # Answer.code joins cells with a blank line
+    return None
+
+
 # --------------------------------------------------------------------------- the answer
 
 

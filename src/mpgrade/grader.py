@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mpgrade import __version__, sandbox
-from mpgrade.build import build_script
+from mpgrade.build import answer_line, build_script
 from mpgrade.checks import ProseGrade, grade_prose, run_check
 from mpgrade.diagnose import diagnose
 from mpgrade.model import (
@@ -30,6 +30,7 @@ from mpgrade.model import (
     Environment,
     GradeOptions,
     Limits,
+    ProcessStack,
     Question,
     QuestionResult,
     Report,
@@ -326,6 +327,7 @@ def _feedback(
 def _summary(ctx: CheckContext, method: str | None) -> RunSummary:
     run, script = ctx.run, ctx.script
     assert run is not None and script is not None
+    stacks = tuple(_student_stack(s, ctx) for s in run.stacks)
     return RunSummary(
         exit_code=run.exit_code,
         duration_s=round(run.duration_s, 3),
@@ -336,20 +338,45 @@ def _summary(ctx: CheckContext, method: str | None) -> RunSummary:
         stderr=run.stderr,
         truncated=run.stdout_truncated or run.stderr_truncated,
         trace=ctx.trace,
-        stacks=run.stacks,
-        script=script.source,
-        blocking_line=_blocking_line(run),
+        stacks=stacks,
+        script=ctx.answer.code if ctx.answer is not None else script.source,
+        blocking_line=_blocking_line(stacks),
         backend=run.backend,
         observer=run.observer,
     )
 
 
-def _blocking_line(run: RunResult) -> int | None:
-    """The student's line where a hung child (or else the main process) was waiting."""
+ANSWER_FILE = "your answer"
+
+
+def _student_stack(stack: ProcessStack, ctx: CheckContext) -> ProcessStack:
+    """Stack frames in the student's terms: lines of their answer, or of an earlier cell,
+    instead of lines of the script mpgrade built."""
+    assert ctx.script is not None
+    lines = ctx.script.source.splitlines()
+    frames = []
+    for f in stack.frames:
+        if Path(f.file).name != SCRIPT_NAME:
+            frames.append(f)
+            continue
+        code = lines[f.line - 1].strip() if 0 < f.line <= len(lines) else f.code
+        mine = answer_line(ctx.answer, ctx.script, f.line)
+        cell = ctx.script.line_map.get(f.line)
+        if mine is not None:
+            frames.append(replace(f, file=ANSWER_FILE, line=mine, code=code))
+        elif cell is not None:
+            frames.append(replace(f, file=f"cell {cell[0]}", line=cell[1], code=code))
+        else:
+            frames.append(replace(f, code=code))
+    return replace(stack, frames=tuple(frames))
+
+
+def _blocking_line(stacks: tuple[ProcessStack, ...]) -> int | None:
+    """The line of the answer where a hung child (or else the main process) was waiting."""
     best: int | None = None
-    for stack in run.stacks:
+    for stack in stacks:
         for frame in reversed(stack.frames):
-            if Path(frame.file).name == SCRIPT_NAME:
+            if frame.file == ANSWER_FILE:
                 if best is None or stack.name != "main":
                     best = frame.line
                 break

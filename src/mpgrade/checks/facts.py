@@ -14,6 +14,7 @@ import sys
 import sysconfig
 from dataclasses import dataclass
 
+from mpgrade.build import answer_line
 from mpgrade.model import CheckContext, ProcessInfo, ProcessStack, StackFrame, Trace
 
 _NUMBER_WORDS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
@@ -134,15 +135,8 @@ def student_line(ctx: CheckContext, script_line: int) -> str:
     where = script.line_map.get(script_line)
     if where is None:
         return ""
-    cell, line = where
-    offset = 0
-    for c in ctx.answer.cells if ctx.answer is not None else ():
-        if c.kind != "code" or not c.source.strip():
-            continue
-        if c.index == cell:
-            return f"line {offset + line}"
-        offset += c.source.count("\n") + 2  # Answer.code joins cells with a blank line
-    return f"line {line} of cell {cell}"
+    line = answer_line(ctx.answer, script, script_line)
+    return f"line {line}" if line is not None else f"line {where[1]} of cell {where[0]}"
 
 
 def source_line(ctx: CheckContext, script_line: int) -> str:

@@ -172,13 +172,20 @@ def blocked_description(stack: ProcessStack, run: RunSummary) -> str:
     return f"blocked at {where}{': ' + short(code, 60) if code else ''}{wait}"
 
 
+def frame_place(frame: StackFrame) -> str:
+    """"line 11 of your answer" for the student's code (labels, not paths), else file:line."""
+    if "/" in frame.file or "\\" in frame.file:
+        return f"{frame.file}:{frame.line}"
+    return f"line {frame.line} of {frame.file}"
+
+
 def stack_lines(run: RunSummary) -> tuple[str, ...]:
     """One sentence per stuck process: its name, the file:line it waited on, the code there."""
     names = {p.pid: p.name for p in run.trace.processes}
     out = []
     for s in run.stacks:
         frame = student_frame(s)
-        where = f"{frame.file}:{frame.line} in {frame.function}" if frame else "no Python frame"
+        where = f"{frame_place(frame)} in {frame.function}" if frame else "no Python frame"
         code = frame_code(frame, run) if frame else ""
         wait = f" (waiting in {s.wait})" if s.wait else ""
         out.append(
