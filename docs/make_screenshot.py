@@ -2,6 +2,7 @@
 
     python docs/make_screenshot.py                       # grade examples/ass.ipynb
     python docs/make_screenshot.py path/to/answer.ipynb --assignment 15feb-multiprocessing
+    python docs/make_screenshot.py -q Q6 --out docs/report-q6.png   # one question
     python docs/make_screenshot.py --sample              # the hand-built report of the tests
 
 Writes docs/report-example.png (and, with --html, the HTML it photographed). Needs the
@@ -31,7 +32,8 @@ def report_for(args: argparse.Namespace):
     from mpgrade.grader import grade_file
     from mpgrade.model import GradeOptions
 
-    return grade_file(args.submission, load_assignment(args.assignment), GradeOptions())
+    options = GradeOptions(questions=tuple(args.question))
+    return grade_file(args.submission, load_assignment(args.assignment), options)
 
 
 def screenshot(html: str, out: Path, width: int, height: int) -> None:
@@ -68,6 +70,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("submission", nargs="?", default=str(ROOT / "examples" / "ass.ipynb"))
     parser.add_argument("--assignment", default="15feb-multiprocessing")
+    parser.add_argument("--question", "-q", action="append", default=[],
+                        help="grade only this question (repeatable)")
     parser.add_argument("--sample", action="store_true", help="use the tests' hand-built report")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "report-example.png")
     parser.add_argument("--html", type=Path, help="also keep the rendered HTML here")
