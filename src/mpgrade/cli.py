@@ -44,6 +44,8 @@ def _limits_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-processes", type=int, help="process-count limit per question")
     p.add_argument("--cpu", type=float, help="CPU-time limit per question, seconds")
     p.add_argument("--max-output", type=int, help="output limit per question, bytes")
+    p.add_argument("--file-size-mb", type=int, help="largest file an answer may write")
+    p.add_argument("--open-files", type=int, help="open-file limit per process")
 
 
 def build_parser() -> argparse.ArgumentParser:

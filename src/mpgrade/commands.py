@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from mpgrade.assignment import AssignmentError, iter_assignments, load_assignment
-from mpgrade.cli import EXIT_OK, EXIT_POINTS_LOST, EXIT_UNUSABLE, UsageError
+from mpgrade.cli import EXIT_OK, EXIT_POINTS_LOST, UsageError
 from mpgrade.model import Assignment, GradeOptions, Limits, Submission
 
 
@@ -43,11 +43,13 @@ def _limits(args: argparse.Namespace, base: Limits) -> Limits | None:
         "processes": args.max_processes,
         "cpu_s": args.cpu,
         "output_bytes": args.max_output,
+        "file_size_mb": args.file_size_mb,
+        "open_files": args.open_files,
     }
     given = {k: v for k, v in overrides.items() if v is not None}
     for key, value in given.items():
         if value <= 0:
-            raise UsageError(f"--{key.replace('_', '-')} must be positive")
+            raise UsageError(f"limit {key} must be positive, got {value}")
     return replace(base, **given) if given else None
 
 
@@ -210,6 +212,5 @@ def cmd_gradescope_build(args: argparse.Namespace) -> int:
     from mpgrade.gsbuild import build_autograder
 
     assignment = load_assignment(args.assignment)
-    path = build_autograder(Path(args.output), assignment.id)
-    print(f"wrote {path}")
-    return EXIT_OK if path else EXIT_UNUSABLE
+    print(f"wrote {build_autograder(Path(args.output), assignment.id)}")
+    return EXIT_OK

@@ -1,0 +1,101 @@
+"""Deadlock detection: how soon a hung answer gets its verdict, and no false alarms.
+
+    python benchmarks/bench_deadlock.py [--repeat N]
+
+For each program, in the same run: the floor (plain `python script.py`, a hung one capped at
+the time limit, which is what a grader without detection pays) and `sandbox.run` with the
+probe. Targets: the example's Q6 is declared deadlocked in under 2 s instead of the 10 s
+limit; a program that sleeps or computes for a while is never declared deadlocked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from mpgrade import sandbox
+from mpgrade.assignment import load_assignment
+from mpgrade.build import build_script
+from mpgrade.model import Limits, RunRequest
+from mpgrade.resources import data_dir, probe_dir
+from mpgrade.segment import segment
+from mpgrade.submission import load
+
+LIMIT = 10.0
+
+SLEEPER = """import multiprocessing, time
+
+def nap():
+    time.sleep(3)
+    print("rested")
+
+if __name__ == "__main__":
+    p = multiprocessing.Process(target=nap)
+    p.start()
+    p.join()
+"""
+
+COMPUTER = """import multiprocessing
+
+def work():
+    print(sum(i * i for i in range(25_000_000)))
+
+if __name__ == "__main__":
+    p = multiprocessing.Process(target=work)
+    p.start()
+    p.join()
+"""
+
+
+def example_q6() -> str:
+    assignment = load_assignment("15feb-multiprocessing")
+    seg = segment(load(data_dir("examples") / "ass.ipynb"), assignment.questions)
+    return build_script(seg.answers["Q6"], ()).source
+
+
+def floor(source: str) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "answer.py"
+        path.write_text(source)
+        started = time.monotonic()
+        try:
+            subprocess.run([sys.executable, str(path)], capture_output=True, timeout=LIMIT,
+                           stdin=subprocess.DEVNULL, cwd=tmp)
+        except subprocess.TimeoutExpired:
+            pass
+        return time.monotonic() - started
+
+
+def graded(source: str) -> tuple[float, str]:
+    started = time.monotonic()
+    run = sandbox.run(RunRequest(
+        files={"answer.py": source}, script="answer.py", limits=Limits(wall_s=LIMIT),
+        env={"MPGRADE_START_METHOD": "fork"}, pythonpath=(str(probe_dir()),),
+    ))
+    return time.monotonic() - started, run.limit or f"exit {run.exit_code}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    print(f"{'program':<22} {'floor s':>8} {'mpgrade s':>10} {'ratio':>6}  verdict")
+    for name, source in (("example Q6 (deadlock)", example_q6()), ("sleep 3 s", SLEEPER),
+                         ("compute", COMPUTER)):
+        floors = [floor(source) for _ in range(args.repeat)]
+        runs = [graded(source) for _ in range(args.repeat)]
+        f = statistics.median(floors)
+        g = statistics.median(t for t, _ in runs)
+        verdicts = sorted({v for _, v in runs})
+        print(f"{name:<22} {f:8.2f} {g:10.2f} {g / f:6.2f}x  {', '.join(verdicts)}")
+    print(f"(median of {args.repeat}; hung floors are capped at the {LIMIT:g} s limit; "
+          "start method fork)")
+
+
+if __name__ == "__main__":
+    main()
