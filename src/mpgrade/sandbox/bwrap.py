@@ -75,10 +75,12 @@ def command(
             argv += ["--ro-bind", d, d]
     for f in _ETC_FILES:
         argv += ["--ro-bind-try", f, f]
+    # The private /tmp comes before the interpreter and probe binds: when those live under
+    # the host's /tmp (a venv in a CI checkout), a later tmpfs would hide them.
+    argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
     for d in (*_python_dirs(), *ro_dirs):
         argv += ["--ro-bind", d, d]
     argv += [
-        "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
         "--bind", work, SANDBOX_WORK, "--bind", meta, SANDBOX_META, "--chdir", SANDBOX_WORK,
         "--unshare-all", "--unshare-user", "--uid", "65534", "--gid", "65534",
         "--hostname", "sandbox", "--cap-drop", "ALL",
