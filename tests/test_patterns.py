@@ -209,3 +209,30 @@ p.join()
     assert matrix["spawn"]["status"] != "passed"
     assert "guard" in matrix["spawn"]["reason"].lower() or "__main__" in matrix["spawn"]["reason"]
     assert any(d["severity"] == "warning" and "spawn" in d["title"] for d in q3["diagnoses"])
+
+
+def test_a_race_is_reported_as_a_race(make_notebook, tmp_path) -> None:
+    """One run prints the same number four times, the next four different numbers (a toggle
+    file outside the scratch dir stands in for timing): the race is named and the lower
+    result counts."""
+    toggle = tmp_path / "toggle"
+    code = f"""import multiprocessing, os
+
+def show(n):
+    print(n)
+
+if __name__ == "__main__":
+    lucky = os.path.exists({str(toggle)!r})
+    open({str(toggle)!r}, "a").close()
+    procs = [multiprocessing.Process(target=show, args=(i if lucky else 1,)) for i in range(1, 5)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join()
+"""
+    q6 = _q(make_notebook, "Q6", code, "--isolation", "plain")
+    assert toggle.exists()
+    assert "race" in codes(q6), q6["diagnoses"]
+    distinct = next(c for c in q6["checks"] if c["id"] == "process.distinct_numbers")
+    assert not distinct["passed"]
+    assert q6["status"] == "partial"

@@ -28,7 +28,7 @@ from mpgrade.checks.facts import (
     student_frame,
     student_line,
 )
-from mpgrade.model import CheckContext, Diagnosis, ProcessStack, StackFrame
+from mpgrade.model import CheckContext, CheckResult, Diagnosis, ProcessStack, StackFrame
 
 _FORK_ONLY_WHERE = "on Windows and macOS (spawn) and with Python 3.14's Linux default (forkserver)"
 _LONG_LIVED_S = 0.05
@@ -448,3 +448,23 @@ def diagnose(ctx: CheckContext) -> tuple[Diagnosis, ...]:
         if generic is not None:
             found.append(generic)
     return tuple(sorted(found, key=lambda d: d.severity != "error"))
+
+
+def race(first: tuple[CheckResult, ...], second: tuple[CheckResult, ...]) -> Diagnosis | None:
+    """Two runs of the same code that disagree: the outcome depends on timing, not on the code
+    alone. None when every check came out the same."""
+    flipped = [a.id for a, b in zip(first, second, strict=False) if a.passed != b.passed]
+    if not flipped:
+        return None
+    names = ", ".join(f"`{c}`" for c in flipped)
+    return Diagnosis(
+        code="race",
+        title="Different results from run to run",
+        explanation=(f"Your program was run twice and {names} passed in one run but not in the "
+                     "other: what it prints depends on which process happens to run first, a "
+                     "race. The lower of the two results counts."),
+        fix=("Make the result independent of timing: give each process its own data through "
+             "`args=`, protect shared state with a Lock, and collect results with join() or a "
+             "Queue before printing them."),
+        severity="warning",
+    )

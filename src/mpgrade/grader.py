@@ -19,7 +19,7 @@ from pathlib import Path
 from mpgrade import __version__, sandbox
 from mpgrade.build import answer_line, build_script
 from mpgrade.checks import ProseGrade, grade_prose, run_check
-from mpgrade.diagnose import diagnose
+from mpgrade.diagnose import diagnose, race
 from mpgrade.model import (
     Answer,
     Assignment,
@@ -67,7 +67,8 @@ def grade_file(path: str | Path, assignment: Assignment, options: GradeOptions) 
 
 def grade_submission(sub: Submission, assignment: Assignment, options: GradeOptions) -> Report:
     """Three phases: prepare every question (parsing, prose), run the code answers
-    concurrently (threads only wait on sandboxed subprocesses), then score.
+    concurrently (threads only wait on sandboxed subprocesses), then score; an answer
+    that lost points runs a second time so that a race is named, not graded by chance.
 
     Parsing stays on the calling thread: CPython 3.11's ``ast.parse`` is not safe to
     call from several threads at once (gh-106905).
@@ -82,13 +83,18 @@ def grade_submission(sub: Submission, assignment: Assignment, options: GradeOpti
     jobs = [(plan, m) for plan in plans for m in plan.methods(options.portability)]
     with ThreadPoolExecutor(max_workers=options.jobs or max(1, min(4, len(jobs)))) as pool:
         runs = list(pool.map(lambda job: _run(job[0], job[1], options), jobs))
-    by_plan: dict[str, dict[str, RunResult]] = {}
-    for (plan, m), run in zip(jobs, runs, strict=True):
-        by_plan.setdefault(plan.question.id, {})[m] = run
-    results = tuple(
-        _finish(p, by_plan[q.id]) if isinstance(p, _Plan) else p
-        for q, p in ((q, prepared[q.id]) for q in questions)
-    )
+        by_plan: dict[str, dict[str, RunResult]] = {}
+        for (plan, m), run in zip(jobs, runs, strict=True):
+            by_plan.setdefault(plan.question.id, {})[m] = run
+        done = {
+            q.id: _finish(p, by_plan[q.id]) if isinstance(p, _Plan) else p
+            for q, p in ((q, prepared[q.id]) for q in questions)
+        }
+        # A failing answer runs once more: if the checks disagree, it is a race, not bad luck.
+        again = [p for p in plans if _could_be_a_race(done[p.question.id])]
+        for plan, run in zip(again, pool.map(lambda p: _run(p, p.method, options), again), strict=True):
+            done[plan.question.id] = _settle(done[plan.question.id], _finish(plan, {plan.method: run}))
+    results = tuple(done[q.id] for q in questions)
     summaries = [r.run for r in results if r.run is not None]
     env = Environment(
         python=f"{platform.python_implementation()} {platform.python_version()} ({sys.executable})",
@@ -189,6 +195,21 @@ def _finish(plan: _Plan, runs: dict[str, RunResult]) -> QuestionResult:
             d = errors[0]
             warnings.append(replace(d, title=f"Fails under {method}: {d.title}", severity="warning"))
     return replace(result, portability=matrix, diagnoses=result.diagnoses + tuple(warnings[:1]))
+
+
+def _could_be_a_race(result: QuestionResult) -> bool:
+    """Lost points in a run that ended by itself: timing may have decided them."""
+    return result.status in ("partial", "failed") and result.run is not None and result.run.reason is None
+
+
+def _settle(first: QuestionResult, second: QuestionResult) -> QuestionResult:
+    """Same checks, same verdict: keep the first. Otherwise the lower result, with the race named."""
+    found = race(first.checks, second.checks)
+    if found is None:
+        return first
+    worse = min((first, second), key=lambda r: r.score)
+    return replace(worse, diagnoses=worse.diagnoses + (found,),
+                   feedback=f"{worse.feedback} Note: {found.explanation} {found.fix}")
 
 
 def _missing(q: Question, feedback: str) -> QuestionResult:
