@@ -1,0 +1,121 @@
+"""The compact per-student line the gradebooks and the class summary are built from.
+
+A full report (streams, traces, stacks) can weigh hundreds of kilobytes; a class of a
+thousand must not hold them all. The worker boils each report down to a ``Record``
+(scores, statuses, failure reasons), which is stored next to the results as the
+resume cache's entry and is all that CSVs and the summary ever read back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from mpgrade.batch.discover import Identity
+from mpgrade.batch.roster import Student
+from mpgrade.model import QuestionResult, Report
+from mpgrade.report.summary import failure_reasons
+
+RowStatus = str  # "passed" | "partial" | "failed" | "error" | "missing"
+
+
+@dataclass(frozen=True)
+class Reason:
+    """Why a question lost points: a diagnosis, a failed check, a limit or a status."""
+
+    key: str  # stable, for counting: diagnosis code, "check:<id>", "limit:<reason>", "status:<s>"
+    label: str  # what a teacher reads
+
+
+@dataclass(frozen=True)
+class QuestionRow:
+    id: str
+    title: str
+    kind: str
+    status: str
+    score: float
+    max_score: float
+    reasons: tuple[Reason, ...] = ()
+
+
+@dataclass(frozen=True)
+class Record:
+    """One student's graded (or ungradable) submission, as stored on disk."""
+
+    student: str
+    key: str  # resume cache key; "" = never reuse (internal error, interrupted work)
+    source: str
+    status: RowStatus
+    score: float = 0.0
+    max_score: float = 0.0
+    questions: tuple[QuestionRow, ...] = ()
+    error: str = ""
+    duration_s: float = 0.0
+    tool_version: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Record:
+        questions = tuple(
+            QuestionRow(**{**q, "reasons": tuple(Reason(**r) for r in q.get("reasons", ()))})
+            for q in data.get("questions", ())
+        )
+        return cls(**{**data, "questions": questions})
+
+
+def row_status(score: float, max_score: float) -> RowStatus:
+    if max_score > 0 and score >= max_score - 1e-9:
+        return "passed"
+    return "partial" if score > 0 else "failed"
+
+
+def record_from_report(report: Report, student: str, key: str, source: str) -> Record:
+    return Record(
+        student=student,
+        key=key,
+        source=source,
+        status=row_status(report.score, report.max_score),
+        score=report.score,
+        max_score=report.max_score,
+        questions=tuple(_question(q) for q in report.questions),
+        duration_s=report.duration_s,
+        tool_version=report.tool_version,
+    )
+
+
+def error_record(student: str, key: str, source: str, error: str, max_score: float) -> Record:
+    return Record(student, key, source, "error", 0.0, max_score, error=error)
+
+
+def _question(q: QuestionResult) -> QuestionRow:
+    return QuestionRow(q.id, q.title, q.kind, q.status, q.score, q.max_score, reasons_of(q))
+
+
+def reasons_of(q: QuestionResult) -> tuple[Reason, ...]:
+    """A limit first (it explains everything after it), then the report room's reasons."""
+    out: list[Reason] = []
+    if q.run is not None and q.run.reason:
+        # The detail names pids and timings; the class view needs the kind of stop only.
+        out.append(Reason(f"limit:{q.run.reason}", f"stopped: {q.run.reason.replace('_', ' ')}"))
+    # Prose always awaits a person's confirmation: that alone is not a lost point.
+    out.extend(Reason(key, label) for key, label in failure_reasons(q) if key != "status:needs_review")
+    return tuple(dict.fromkeys(out))
+
+
+@dataclass(frozen=True)
+class Row:
+    """A line of the gradebooks: the record joined with what roster and discovery know."""
+
+    student: str
+    record: Record
+    name: str = ""
+    email: str = ""
+    notes: tuple[str, ...] = ()
+    roster: Student | None = None
+    identity: Identity | None = None
+
+    @property
+    def graded(self) -> bool:
+        return self.record.status not in ("error", "missing")
