@@ -74,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--roster", help="CSV of students (id, name, email)")
     grade.add_argument("--dask", metavar="ADDRESS", help="Dask scheduler to distribute the work")
     grade.add_argument("--question", "-q", action="append", default=[])
+    grade.add_argument("--report-format", choices=("html", "markdown", "text"),
+                       default="html", help="format of each student's report")
 
     sub.add_parser("list", help="list the exercise sets mpgrade knows")
     sub.add_parser("checks", help="list the built-in check ids")
@@ -109,9 +111,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except Exception as exc:
         from mpgrade.assignment import AssignmentError
+        from mpgrade.batch import BatchError
         from mpgrade.submission import SubmissionError
 
-        if isinstance(exc, (AssignmentError, SubmissionError)):
+        if isinstance(exc, (AssignmentError, SubmissionError, BatchError)):
             _say(f"mpgrade: error: {exc}")
             return EXIT_UNUSABLE
         if os.environ.get("MPGRADE_DEBUG"):

@@ -146,6 +146,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
             force=args.force,
             roster=Path(args.roster) if args.roster else None,
             dask=args.dask,
+            report_format=args.report_format,
         )
     )
     return 130 if result.interrupted else EXIT_OK

@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from datetime import datetime, timezone
+from pathlib import PurePath
 from typing import Any
 
 from mpgrade import __version__
@@ -116,6 +117,11 @@ def summary_json(summary: ClassSummary, result: BatchResult, rows: Sequence[Row]
     return json.dumps(data, indent=1) + "\n"
 
 
+def _report_suffix(summary: ClassSummary) -> str:
+    """The per-student report extension actually written (html, md or txt)."""
+    return next((PurePath(s.report_href).suffix for s in summary.students if s.report_href), ".html")
+
+
 def summary_markdown(summary: ClassSummary, result: BatchResult, rows: Sequence[Row]) -> str:
     """The one-minute read: headline numbers, per-question table, top problems, who needs a look."""
     out = [f"# {summary.assignment_title}: class summary", ""]
@@ -169,7 +175,7 @@ def summary_markdown(summary: ClassSummary, result: BatchResult, rows: Sequence[
         out.append("")
     out.append(
         "Files: `grades.csv`, `canvas.csv`, `moodle.csv`, `summary.html`, "
-        "`results/<student>.json`, `reports/<student>.html`."
+        f"`results/<student>.json`, `reports/<student>{_report_suffix(summary)}`."
     )
     return "\n".join(out) + "\n"
 
