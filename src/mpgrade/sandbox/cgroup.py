@@ -10,6 +10,7 @@ not writable (non-root, macOS, containers without delegation).
 from __future__ import annotations
 
 import os
+import signal
 import time
 import uuid
 from dataclasses import dataclass
@@ -114,11 +115,26 @@ def _keyed(path: str, key: str) -> int:
 STALE_AFTER_S = 60.0
 
 
-def _sweep(parent: str) -> None:
-    """Remove run cgroups left empty by a supervisor that was killed before its clean-up.
+def _owner_alive(name: str) -> bool:
+    """Run cgroups are named ``mpgrade-<supervisor pid>-<random>``; is that supervisor alive?"""
+    parts = name.split("-")
+    if len(parts) != 3 or not parts[1].isdigit():
+        return True  # not ours to judge
+    try:
+        os.kill(int(parts[1]), 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        pass
+    return True
 
-    A live run's cgroup is empty only for microseconds after creation and for a moment
-    before its own removal; rmdir refuses a cgroup that still holds processes.
+
+def _sweep(parent: str) -> None:
+    """Clean up after supervisors that were killed before their own clean-up.
+
+    A cgroup whose supervisor is dead is orphaned: thaw it (a supervisor killed while the
+    tree was frozen leaves it frozen forever), kill what is left in it, remove it. A cgroup
+    left empty is removed once it is old; rmdir refuses one that still holds processes.
     """
     try:
         names = [n for n in os.listdir(parent) if n.startswith("mpgrade-")]
@@ -127,8 +143,16 @@ def _sweep(parent: str) -> None:
     now = time.time()
     for n in names:
         path = os.path.join(parent, n)
+        if not _owner_alive(n):
+            _write(os.path.join(path, "freezer.state"), "THAWED")
+            _write(os.path.join(path, "cgroup.kill"), "1")
+            for pid in _read(os.path.join(path, "cgroup.procs")).split():
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except (OSError, ValueError):
+                    pass
         try:
-            if now - os.stat(path).st_mtime > STALE_AFTER_S:
+            if not _owner_alive(n) or now - os.stat(path).st_mtime > STALE_AFTER_S:
                 os.rmdir(path)
         except OSError:
             pass
@@ -144,7 +168,7 @@ class RunCgroup:
     @classmethod
     def create(cls, layout: Layout, max_tasks: int, memory_bytes: int) -> RunCgroup | None:
         """Make this run's cgroup with its limits; None when nothing usable could be made."""
-        name = f"mpgrade-{uuid.uuid4().hex[:12]}"
+        name = f"mpgrade-{os.getpid()}-{uuid.uuid4().hex[:12]}"
         dirs: dict[str, str] = {}
         for ctl, parent in layout.parents.items():
             _sweep(parent)
