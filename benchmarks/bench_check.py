@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from conftest import EXAMPLE, notebook  # noqa: E402
+from floor import run_plain  # noqa: E402
 
 from mpgrade.assignment import load_assignment  # noqa: E402
 from mpgrade.build import build_script  # noqa: E402
@@ -43,13 +44,7 @@ def floor_seconds(path: Path, cap: float) -> float:
                 continue
             script = Path(tmp) / f"{q.id}.py"
             script.write_text(build_script(answer, []).source)
-            started = time.monotonic()
-            try:
-                subprocess.run([sys.executable, str(script)], capture_output=True, timeout=cap,
-                               stdin=subprocess.DEVNULL, cwd=tmp)
-            except subprocess.TimeoutExpired:
-                pass
-            total += time.monotonic() - started
+            total += run_plain(script, cap)
     return total
 
 
