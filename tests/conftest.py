@@ -15,6 +15,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "ass.ipynb"
 MPGRADE = str(Path(sys.executable).with_name("mpgrade"))
+# The example's Q6, verbatim from the notebook: sender/receiver over a Pipe (hangs under fork).
+EXAMPLE_Q6 = [c.source for c in nbformat.read(str(EXAMPLE), as_version=4).cells
+              if "Pipe()" in c.source][0] + "\n"
 
 PROSE = {
     "Q1": "Multiprocessing runs work in separate processes, each with its own Python interpreter "

@@ -9,6 +9,7 @@ from __future__ import annotations
 import textwrap
 
 import pytest
+from conftest import EXAMPLE_Q6
 
 from mpgrade.checks import CheckError, Outcome, available_checks, check, register_module, run_check
 from mpgrade.checks.facts import last_exception, numbers_in, student_line
@@ -266,35 +267,7 @@ def test_result_found_as_whole_number_only() -> None:
 
 # --------------------------------------------------------------------------- Q6
 
-Q6_EXAMPLE = """
-import multiprocessing
-
-def sender(conn , msg):
-    for i in msg:
-        conn.send(i)
-    conn.close()
-
-def receive(conn):
-    while True:
-        try:
-            msg = conn.recv()
-        except Exception as e :
-            print(e)
-            break
-        print(msg)
-
-if __name__ == "__main__":
-    msg = [1,2,3,4 , [5,6,7] , 8,9,10 , [11,12,13,14]]
-    parent_conn , child_conn = multiprocessing.Pipe()
-    m1 = multiprocessing.Process(target = sender , args = (child_conn, msg))
-    m2 = multiprocessing.Process(target = receive , args = (parent_conn,))
-    m1.start()
-    m2.start()
-    m1.join()
-    child_conn.close()
-    m2.join()
-    parent_conn.close()
-"""
+Q6_EXAMPLE = EXAMPLE_Q6
 SENT = ["1", "2", "3", "4", "[5, 6, 7]", "8", "9", "10", "[11, 12, 13, 14]"]
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import textwrap
 
+from conftest import EXAMPLE_Q6
+
 from mpgrade.diagnose import diagnose
 from mpgrade.model import (
     Answer,
@@ -80,35 +82,7 @@ def find(diags: tuple[Diagnosis, ...], code: str) -> Diagnosis:
 
 # --------------------------------------------------------------------------- pipes and queues
 
-Q6_EXAMPLE = """
-import multiprocessing
-
-def sender(conn , msg):
-    for i in msg:
-        conn.send(i)
-    conn.close()
-
-def receive(conn):
-    while True:
-        try:
-            msg = conn.recv()
-        except Exception as e :
-            print(e)
-            break
-        print(msg)
-
-if __name__ == "__main__":
-    msg = [1,2,3,4 , [5,6,7] , 8,9,10 , [11,12,13,14]]
-    parent_conn , child_conn = multiprocessing.Pipe()
-    m1 = multiprocessing.Process(target = sender , args = (child_conn, msg))
-    m2 = multiprocessing.Process(target = receive , args = (parent_conn,))
-    m1.start()
-    m2.start()
-    m1.join()
-    child_conn.close()
-    m2.join()
-    parent_conn.close()
-"""
+Q6_EXAMPLE = EXAMPLE_Q6
 
 
 def q6_hung(method: str = "fork") -> CheckContext:

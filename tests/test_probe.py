@@ -14,6 +14,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from conftest import EXAMPLE_Q6
 
 from mpgrade.model import ObservedProcess, RunResult, Trace
 from mpgrade.probe.trace import parse_trace
@@ -347,35 +348,7 @@ def test_threads_and_thread_pool_are_seen(tmp_path):
 
 # --------------------------------------------------------------------------- pipes and queues
 
-PIPE_EXAMPLE = """
-    import multiprocessing
-
-    def sender(conn , msg):
-        for i in msg:
-            conn.send(i)
-        conn.close()
-
-    def receive(conn):
-        while True:
-            try:
-                msg = conn.recv()
-            except Exception as e :
-                print(e)
-                break
-            print(msg)
-
-    if __name__ == "__main__":
-        msg = [1,2,3,4 , [5,6,7] , 8,9,10 , [11,12,13,14]]
-        parent_conn , child_conn = multiprocessing.Pipe()
-        m1 = multiprocessing.Process(target = sender , args = (child_conn, msg))
-        m2 = multiprocessing.Process(target = receive , args = (parent_conn,))
-        m1.start()
-        m2.start()
-        m1.join()
-        child_conn.close()
-        m2.join()
-        parent_conn.close()
-"""
+PIPE_EXAMPLE = "\n" + textwrap.indent(EXAMPLE_Q6, "    ")  # indented like the others
 SENT = ["1", "2", "3", "4", "[5, 6, 7]", "8", "9", "10", "[11, 12, 13, 14]"]
 
 
