@@ -8,6 +8,7 @@ overriding one partial does not mean copying the whole page.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,8 +60,12 @@ class QuestionView:
     run: RunView | None
 
 
+@functools.lru_cache(maxsize=8)
 def environment(templates: Path | None = None) -> jinja2.Environment:
-    """A Jinja environment reading ``templates`` first and the bundled templates second."""
+    """A Jinja environment reading ``templates`` first and the bundled templates second.
+
+    Cached: the environment keeps its compiled templates, and compiling them again for
+    every report was most of a batch worker's own CPU time."""
     loaders: list[jinja2.BaseLoader] = []
     if templates is not None:
         loaders.append(jinja2.FileSystemLoader(str(templates)))
