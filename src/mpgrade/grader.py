@@ -3,7 +3,7 @@
 The grader is the only room that knows the whole pipeline; every step it calls is a
 function of the previous step's dataclass. Code questions run concurrently (each in
 its own sandboxed tree: a hung answer costs a second of deadlock detection and no
-CPU), prose is scored while they run.
+CPU); everything that parses or scores stays on the calling thread.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ number backed by the question's own text; anything unsure is written to
 from __future__ import annotations
 
 import ast
+import functools
 import io
 import re
 import tokenize
@@ -135,7 +136,16 @@ def _similarity(text: str, question: Question) -> float:
     words = set(target.split())
     if len(words & set(seen.split())) < 0.3 * len(words):
         return 0.0
-    return SequenceMatcher(None, seen, target, autojunk=False).ratio()
+    return _ratio(seen, target)
+
+
+@functools.lru_cache(maxsize=4096)
+def _ratio(seen: str, target: str) -> float:
+    """Character similarity; cached, since one piece of text is weighed against every
+    question several times while a notebook is cut."""
+    matcher = SequenceMatcher(None, seen, target, autojunk=False)
+    # quick_ratio() bounds ratio() from above and costs a fraction of it.
+    return matcher.ratio() if matcher.quick_ratio() >= 0.5 else 0.0
 
 
 def _best_text_match(text: str, questions: Sequence[Question]) -> tuple[str | None, float]:
