@@ -48,6 +48,17 @@ def test_plain_folder_uses_file_stems_and_skips_noise(tmp_path: Path) -> None:
     assert entries["alice"].identity.layout == "plain"
 
 
+def test_folder_per_student_with_the_same_file_name(tmp_path: Path) -> None:
+    """``alice/hw.ipynb`` and ``bob/hw.ipynb``: the folders name the students, nobody is lost."""
+    root = tmp_path / "class"
+    _touch(root / "alice" / "hw.py", mtime=1_000)
+    _touch(root / "bob" / "hw.py", mtime=2_000)
+    _touch(root / "carol.py")
+    entries = _entries(tmp_path, root)
+    assert sorted(entries) == ["alice", "bob", "carol"]
+    assert entries["alice"].source == "class/alice/hw.py" and not entries["alice"].notes
+
+
 def test_single_file_input_and_missing_input(tmp_path: Path) -> None:
     f = _touch(tmp_path / "carol.py")
     assert list(_entries(tmp_path, f)) == ["carol"]

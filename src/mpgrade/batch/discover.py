@@ -94,7 +94,24 @@ def find_submissions(inputs: tuple[Path, ...], scratch: Path, exclude: tuple[Pat
         if not item.exists():
             raise DiscoveryError(f"{item}: no such file or folder")
         found.extend(walker.walk_input(item))
-    return found
+    return _folders_name_students(found)
+
+
+def _folders_name_students(found: list[Found]) -> list[Found]:
+    """Plain file names repeated in different folders (``alice/hw.ipynb``, ``bob/hw.ipynb``)
+    name the assignment, not the student: there each file's folder names its student, so
+    that no student hides behind another's newer file."""
+    folders: dict[str, set[str]] = {}
+    for f in found:
+        if f.identity.layout == "plain":
+            folders.setdefault(f.identity.student, set()).add(str(PurePosixPath(f.source).parent))
+    shared = {stem for stem, where in folders.items() if len(where) > 1}
+    return [
+        replace(f, identity=replace(f.identity, student=PurePosixPath(f.source).parent.name))
+        if f.identity.layout == "plain" and f.identity.student in shared
+        and PurePosixPath(f.source).parent.name else f
+        for f in found
+    ]
 
 
 def choose_newest(found: list[Found]) -> list[Entry]:
