@@ -93,14 +93,15 @@ def find_submissions(inputs: tuple[Path, ...], scratch: Path, exclude: tuple[Pat
     for item in inputs:
         if not item.exists():
             raise DiscoveryError(f"{item}: no such file or folder")
-        found.extend(walker.walk_input(item))
-    return _folders_name_students(found)
+        found.extend(_folders_name_students(list(walker.walk_input(item))))
+    return found
 
 
 def _folders_name_students(found: list[Found]) -> list[Found]:
-    """Plain file names repeated in different folders (``alice/hw.ipynb``, ``bob/hw.ipynb``)
-    name the assignment, not the student: there each file's folder names its student, so
-    that no student hides behind another's newer file."""
+    """Plain file names repeated in different folders of one input (``alice/hw.ipynb``,
+    ``bob/hw.ipynb``) name the assignment, not the student: there each file's folder names
+    its student, so that no student hides behind another's newer file. The same name in two
+    inputs (``class/bob.py``, ``late/bob.py``) stays one student: the newer file counts."""
     folders: dict[str, set[str]] = {}
     for f in found:
         if f.identity.layout == "plain":

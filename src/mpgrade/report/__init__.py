@@ -2,7 +2,7 @@
 
 ``render(report, fmt)`` is the one entry point the CLI needs; the JSON contract
 (``to_json``/``validate_json``), Gradescope's results.json (``render_gradescope``) and the
-class overview (``ClassSummary``/``summarize``/``render_summary_html``) are public for
+class overview (``ClassSummary``/``render_summary_html``) are public for
 batch grading and LMS integrations. A renderer never runs code: it only reads the report.
 """
 
@@ -20,7 +20,6 @@ from mpgrade.report.summary import (
     HistogramBin,
     QuestionSummary,
     StudentRow,
-    summarize,
 )
 from mpgrade.report.templated import render_html, render_markdown, render_summary_html
 from mpgrade.report.text import render_text
@@ -39,7 +38,6 @@ __all__ = [
     "render",
     "render_gradescope",
     "render_summary_html",
-    "summarize",
     "to_json",
     "validate_json",
 ]

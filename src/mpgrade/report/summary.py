@@ -1,19 +1,16 @@
 """What the class summary page shows, as plain frozen data.
 
-Batch grading builds a ``ClassSummary`` (directly, or from the per-student reports with
-``summarize``) and ``render_summary_html`` draws it; keeping the numbers here means the
-page, a CSV export or a test can all read the same figures.
+Batch grading builds a ``ClassSummary`` (``mpgrade.batch.summary``) and
+``render_summary_html`` draws it; keeping the numbers here means the page, a CSV export
+or a test can all read the same figures.
 """
 
 from __future__ import annotations
 
-import statistics
-from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from mpgrade.model import QuestionResult, Report
+from mpgrade.model import QuestionResult
 
 STATUSES = ("passed", "partial", "failed", "error", "timeout", "missing", "needs_review")
 
@@ -50,7 +47,7 @@ class QuestionSummary:
     kind: str  # "code" | "prose"
     max_score: float
     graded: int  # students with a result for this question
-    pass_rate: float  # fraction (0..1) of graded students with status "passed"
+    pass_rate: float  # fraction (0..1) of graded students with full marks (prose: the proposal)
     mean_score: float  # mean points among graded students
     status_counts: dict[str, int] = field(default_factory=dict, hash=False)  # status -> students
     top_failures: tuple[FailureReason, ...] = ()  # most frequent first
@@ -82,59 +79,6 @@ class ClassSummary:
     tool_version: str = ""
 
 
-def summarize(
-    assignment_id: str,
-    assignment_title: str,
-    reports: Sequence[Report],
-    links: Mapping[str, str] | None = None,
-    ungraded: Mapping[str, str] | None = None,
-    bins: int = 10,
-    generated_at: str = "",
-) -> ClassSummary:
-    """Build the summary from per-student reports.
-
-    ``links`` maps a student to their report file; ``ungraded`` maps students whose file
-    could not be graded to the one-line reason. A student is ``Report.student``, or the
-    submission's file stem when batch grading did not set it.
-    """
-    links = links or {}
-    max_score = reports[0].max_score if reports else 0.0
-    rows = [
-        StudentRow(
-            student=_who(r),
-            score=r.score,
-            max_score=r.max_score,
-            statuses={q.id: q.status for q in r.questions},
-            report_href=links.get(_who(r)),
-        )
-        for r in reports
-    ]
-    rows += [
-        StudentRow(student=s, score=None, max_score=max_score, report_href=links.get(s), error=e)
-        for s, e in (ungraded or {}).items()
-    ]
-    rows.sort(key=lambda row: row.student)
-    by_question: dict[str, list[tuple[str, QuestionResult]]] = defaultdict(list)
-    for r in reports:
-        for q in r.questions:
-            by_question[q.id].append((_who(r), q))
-    questions = tuple(_question_summary(results) for results in by_question.values())
-    scores = [r.score for r in reports]
-    return ClassSummary(
-        assignment_id=assignment_id,
-        assignment_title=assignment_title,
-        max_score=max_score,
-        students=tuple(rows),
-        questions=questions,
-        histogram=histogram(scores, max_score, bins),
-        top_failures=_top_across(questions),
-        mean_score=statistics.fmean(scores) if scores else 0.0,
-        median_score=statistics.median(scores) if scores else 0.0,
-        generated_at=generated_at,
-        tool_version=reports[0].tool_version if reports else "",
-    )
-
-
 def histogram(
     scores: Sequence[float], max_score: float, bins: int = 10
 ) -> tuple[HistogramBin, ...]:
@@ -161,36 +105,3 @@ def failure_reasons(q: QuestionResult) -> list[tuple[str, str]]:
     if not reasons and q.status != "partial":
         reasons = [(f"status:{q.status}", f"answer {q.status.replace('_', ' ')}")]
     return reasons
-
-
-def _who(report: Report) -> str:
-    return report.student or Path(report.submission_path).stem
-
-
-def _question_summary(results: list[tuple[str, QuestionResult]]) -> QuestionSummary:
-    first = results[0][1]
-    statuses = Counter(q.status for _, q in results)
-    seen: dict[str, tuple[str, list[str]]] = {}
-    for student, q in results:
-        for key, label in dict.fromkeys(failure_reasons(q)):
-            seen.setdefault(key, (label, []))[1].append(student)
-    ranked = sorted(seen.items(), key=lambda item: (-len(item[1][1]), item[0]))
-    return QuestionSummary(
-        id=first.id,
-        title=first.title,
-        kind=first.kind,
-        max_score=first.max_score,
-        graded=len(results),
-        pass_rate=statuses["passed"] / len(results),
-        mean_score=statistics.fmean(q.score for _, q in results),
-        status_counts={s: statuses[s] for s in STATUSES if statuses[s]},
-        top_failures=tuple(
-            FailureReason(key, label, len(students), tuple(students[:3]), first.id)
-            for key, (label, students) in ranked[:5]
-        ),
-    )
-
-
-def _top_across(questions: Sequence[QuestionSummary], limit: int = 10) -> tuple[FailureReason, ...]:
-    every = [reason for q in questions for reason in q.top_failures]
-    return tuple(sorted(every, key=lambda r: (-r.count, r.question, r.key))[:limit])
