@@ -472,6 +472,27 @@ def _patch_context(mod) -> None:
         mod._default_context._default_context = contexts[method]
 
 
+def _sender(orig, kind: str, attr: str, reader: str | None):
+    """Pipe.send and Queue.put alike: call through, then record what was sent (or that
+    sending failed), stamped with the time the call began."""
+
+    def send(self, obj, *args, **kwargs):
+        t = _now()
+        ch = _channel_of(self, attr, reader)
+        try:
+            result = orig(self, obj, *args, **kwargs)
+        except Exception as exc:
+            if ch:
+                _emit("msg", ch=ch, kind=kind, op="send", value=_repr(obj),
+                      err=type(exc).__name__, t=t)
+            raise
+        if ch:
+            _emit("msg", ch=ch, kind=kind, op="send", value=_repr(obj), t=t)
+        return result
+
+    return send
+
+
 def _patch_connection(mod) -> None:
     def make_pipe(orig):
         def Pipe(duplex=True):
@@ -491,23 +512,6 @@ def _patch_connection(mod) -> None:
 
         return Pipe
 
-    def make_send(orig):
-        def send(self, obj):
-            t = _now()
-            ch = _channel_of(self, "_mpg_ch", None)
-            try:
-                result = orig(self, obj)
-            except Exception as exc:
-                if ch:
-                    _emit("msg", ch=ch, kind="pipe", op="send", value=_repr(obj),
-                          err=type(exc).__name__, t=t)
-                raise
-            if ch:
-                _emit("msg", ch=ch, kind="pipe", op="send", value=_repr(obj), t=t)
-            return result
-
-        return send
-
     def make_recv(orig):
         def recv(self):
             ch = _channel_of(self, "_mpg_ch", None)
@@ -526,7 +530,7 @@ def _patch_connection(mod) -> None:
     _patch(mod, "Pipe", make_pipe)
     base = getattr(mod, "_ConnectionBase", None)
     if base is not None:
-        _patch(base, "send", make_send)
+        _patch(base, "send", lambda orig: _sender(orig, "pipe", "_mpg_ch", None))
         _patch(base, "recv", make_recv)
 
 
@@ -546,23 +550,6 @@ def _patch_queues(mod) -> None:
 
         return __init__
 
-    def make_put(orig):
-        def put(self, obj, *args, **kwargs):
-            t = _now()
-            ch = _channel_of(self, "_mpg_q", "_reader")
-            try:
-                result = orig(self, obj, *args, **kwargs)
-            except Exception as exc:
-                if ch:
-                    _emit("msg", ch=ch, kind="queue", op="send", value=_repr(obj),
-                          err=type(exc).__name__, t=t)
-                raise
-            if ch:
-                _emit("msg", ch=ch, kind="queue", op="send", value=_repr(obj), t=t)
-            return result
-
-        return put
-
     def make_get(orig):
         def get(self, *args, **kwargs):
             ch = _channel_of(self, "_mpg_q", "_reader")
@@ -572,6 +559,9 @@ def _patch_queues(mod) -> None:
             return obj
 
         return get
+
+    def make_put(orig):
+        return _sender(orig, "queue", "_mpg_q", "_reader")
 
     for cls_name in ("Queue", "SimpleQueue"):
         cls = getattr(mod, cls_name, None)
