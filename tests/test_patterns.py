@@ -236,3 +236,15 @@ if __name__ == "__main__":
     distinct = next(c for c in q6["checks"] if c["id"] == "process.distinct_numbers")
     assert not distinct["passed"]
     assert q6["status"] == "partial"
+
+
+def test_every_format_shows_where_the_hung_processes_were(tmp_path) -> None:
+    from conftest import run_cli
+
+    for fmt in ("text", "markdown", "html", "gradescope", "json"):
+        out = tmp_path / f"q6.{fmt}"
+        proc = run_cli("check", str(EXAMPLE), "-q", "Q6", "--start-method", "fork",
+                       "--format", fmt, "-o", str(out))
+        assert proc.returncode == 1, proc.stderr
+        text = out.read_text()
+        assert "conn.recv()" in text and "wait4" in text and "read" in text, fmt

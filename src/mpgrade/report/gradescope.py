@@ -81,9 +81,17 @@ def _question_tests(q: QuestionResult, number: str) -> list[dict[str, Any]]:
     # Without checks the feedback is already the message; a rubric check may repeat it too.
     feedback = q.feedback if q.checks and q.feedback not in first["output"] else ""
     first["output"] = "\n\n".join(
-        part for part in (first["output"], feedback, _diagnoses(q.diagnoses)) if part
+        part for part in (first["output"], feedback, _diagnoses(q.diagnoses), _stacks(q)) if part
     )
     return tests
+
+
+def _stacks(q: QuestionResult) -> str:
+    """Where each process of a hung run was stuck, as in every other format."""
+    if q.run is None or not q.run.stacks:
+        return ""
+    lines = "\n".join(f"- {line}" for line in story.stack_lines(q.run))
+    return f"**Where the processes were stuck**\n\n{lines}"
 
 
 def _test(
