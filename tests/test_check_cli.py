@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -213,3 +214,33 @@ def test_empty_notebook_is_all_missing(tmp_path: Path) -> None:
     assert code == 1
     assert {q["status"] for q in result["questions"]} == {"missing"}
     assert result["score"] == 0
+
+
+def test_the_line_that_raised_is_marked(make_notebook, tmp_path: Path) -> None:
+    raising = """import multiprocessing
+
+def cube(n):
+    return n / 0
+
+if __name__ == "__main__":
+    with multiprocessing.Pool(2) as pool:
+        print(pool.map(cube, [1, 2, 3]))
+"""
+    nb = make_notebook(code={"Q5": raising})
+    _, result = check_json(nb, "-q", "Q5")
+    jsonschema.validate(result, SCHEMA)
+    q5 = by_id(result)["Q5"]
+    assert q5["status"] == "error"
+    assert q5["run"]["error_line"] == 4  # in the worker, not the map() call on line 8
+    md = tmp_path / "q5.md"
+    run_cli("check", str(nb), "-q", "Q5", "--format", "markdown", "-o", str(md))
+    assert re.search(r"^4\s+return n / 0   ◀ raised here$", md.read_text(), re.M)
+
+
+def test_script_submissions_are_numbered_by_file_line(tmp_path: Path) -> None:
+    script = tmp_path / "answers.py"
+    script.write_text("# Q5. pool of workers\nimport multiprocessing\n\ndef cube(n):\n"
+                      "    return n / 0\n\nif __name__ == '__main__':\n"
+                      "    with multiprocessing.Pool(2) as pool:\n        print(pool.map(cube, [1]))\n")
+    _, result = check_json(script, "-q", "Q5")
+    assert by_id(result)["Q5"]["run"]["error_line"] == 5

@@ -106,7 +106,7 @@ def answer_line(answer: Answer | None, script: BuiltScript, script_line: int) ->
         if c.kind != "code" or not c.source.strip():
             continue
         if c.index == cell:
-            return offset + line
+            return line if c.from_script else offset + line  # a .py: its own file lines
         offset += c.source.count("\n") + 2  # Answer.code joins cells with a blank line
     return None
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing
 import platform
+import re
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -349,6 +350,7 @@ def _summary(ctx: CheckContext, method: str | None) -> RunSummary:
     run, script = ctx.run, ctx.script
     assert run is not None and script is not None
     stacks = tuple(_student_stack(s, ctx) for s in run.stacks)
+    listing = _listing(ctx)
     return RunSummary(
         exit_code=run.exit_code,
         duration_s=round(run.duration_s, 3),
@@ -360,14 +362,24 @@ def _summary(ctx: CheckContext, method: str | None) -> RunSummary:
         truncated=run.stdout_truncated or run.stderr_truncated,
         trace=ctx.trace,
         stacks=stacks,
-        script=ctx.answer.code if ctx.answer is not None else script.source,
+        script="\n".join(text for _, text in listing),
+        line_numbers=tuple(number for number, _ in listing),
         blocking_line=_blocking_line(stacks),
         backend=run.backend,
         observer=run.observer,
+        error_line=_error_line(run.stderr, ctx),
     )
 
 
 ANSWER_FILE = "your answer"
+
+
+def _listing(ctx: CheckContext) -> list[tuple[int, str]]:
+    """The answer's lines as they ran, each with the number the student knows it by."""
+    assert ctx.script is not None
+    lines = ctx.script.source.splitlines()
+    numbered = ((answer_line(ctx.answer, ctx.script, n), text) for n, text in enumerate(lines, 1))
+    return [(number, text) for number, text in numbered if number is not None]
 
 
 def _student_stack(stack: ProcessStack, ctx: CheckContext) -> ProcessStack:
@@ -390,6 +402,23 @@ def _student_stack(stack: ProcessStack, ctx: CheckContext) -> ProcessStack:
         else:
             frames.append(replace(f, code=code))
     return replace(stack, frames=tuple(frames))
+
+
+_TRACEBACK_FRAME = re.compile(r'^\s*File "([^"]+)", line (\d+)', re.M)
+
+
+def _error_line(stderr: str, ctx: CheckContext) -> int | None:
+    """The answer's line where an exception was raised: the innermost frame in the student's
+    code of the first traceback that has one (a chained or pool error prints its cause, the
+    real origin, first), from any process of the tree."""
+    if ctx.script is None:
+        return None
+    for block in stderr.split("Traceback (most recent call last):")[1:]:
+        frames = [int(m[2]) for m in _TRACEBACK_FRAME.finditer(block) if Path(m[1]).name == SCRIPT_NAME]
+        mine = [n for n in (answer_line(ctx.answer, ctx.script, f) for f in frames) if n is not None]
+        if mine:
+            return mine[-1]
+    return None
 
 
 def _blocking_line(stacks: tuple[ProcessStack, ...]) -> int | None:

@@ -364,9 +364,19 @@ class RunSummary:
     trace: Trace
     stacks: tuple[ProcessStack, ...] = ()
     script: str = ""  # the code that ran (student lines marked in the report)
-    blocking_line: int | None = None  # line of ``script`` where the run was stuck
+    blocking_line: int | None = None  # line of ``script`` (the answer) where the run was stuck
     backend: str = ""  # isolation backend that ran it: "bwrap" | "plain"
     observer: str = ""  # how the supervisor saw the tree: "proc_connector" | "poll"
+    error_line: int | None = None  # line of ``script`` where an exception was raised
+    # The student's number of each line of ``script`` (cell lines in a notebook, file lines
+    # in a .py); empty means 1, 2, 3...
+    line_numbers: tuple[int, ...] = ()
+
+    def numbered_lines(self) -> list[tuple[int, str]]:
+        """(number as the student sees it, text) for each line of ``script``."""
+        lines = self.script.splitlines()
+        numbers = self.line_numbers if len(self.line_numbers) == len(lines) else range(1, len(lines) + 1)
+        return list(zip(numbers, lines, strict=True))
 
 
 @dataclass(frozen=True)

@@ -191,6 +191,7 @@ def _run(run: RunSummary) -> dict[str, Any]:
         ],
         "stacks": [_stack(s) for s in run.stacks],
         "blocking_line": run.blocking_line,
+        "error_line": run.error_line,
     }
 
 

@@ -158,9 +158,8 @@ def frame_code(frame: StackFrame, run: RunSummary) -> str:
     if frame.code:
         return frame.code.strip()
     script_files = {s.frames[0].file for s in run.stacks if s.frames}
-    lines = run.script.splitlines()
-    if frame.file in script_files and 0 < frame.line <= len(lines):
-        return lines[frame.line - 1].strip()
+    if frame.file in script_files:
+        return dict(run.numbered_lines()).get(frame.line, "").strip()
     return ""
 
 

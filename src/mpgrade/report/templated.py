@@ -37,6 +37,7 @@ class CodeLine:
     number: int
     text: str
     blocking: bool
+    failing: bool = False  # an exception was raised here
 
 
 @dataclass(frozen=True)
@@ -144,8 +145,8 @@ def run_view(run: RunSummary, anchor: str, svg: bool) -> RunView:
         ),
         stacks=story.stack_lines(run),
         code=tuple(
-            CodeLine(i, text, i == run.blocking_line)
-            for i, text in enumerate(run.script.splitlines(), start=1)
+            CodeLine(i, text, i == run.blocking_line, i == run.error_line)
+            for i, text in run.numbered_lines()
         ),
         timeline=Markup(timeline.timeline_svg(run, anchor)) if svg else Markup(""),
     )
@@ -165,12 +166,16 @@ def md_code(text: object) -> str:
 
 
 def numbered(lines: tuple[CodeLine, ...]) -> str:
-    """Code with line numbers and a visible marker on the blocking line, for plain-text media."""
-    width = len(str(len(lines)))
-    return "\n".join(
-        f"{line.number:>{width}}  {line.text}" + ("   ◀ blocked here" if line.blocking else "")
-        for line in lines
-    )
+    """Code with line numbers and visible markers on the blocking and failing lines, for
+    plain-text media."""
+    width = len(str(max((line.number for line in lines), default=1)))
+    return "\n".join(f"{line.number:>{width}}  {line.text}{marker(line)}" for line in lines)
+
+
+def marker(line: CodeLine) -> str:
+    if line.blocking:
+        return "   ◀ blocked here"
+    return "   ◀ raised here" if line.failing else ""
 
 
 def fence(text: str, lang: str = "") -> str:

@@ -169,10 +169,11 @@ def run_tree(run: RunSummary) -> RenderableType:
         stacks = tree.add(Text("Where the processes were stuck", style="bold red"))
         for sentence in story.stack_lines(run):
             stacks.add(sentence)
-    if run.blocking_line:
-        lines = run.script.splitlines()
-        code = lines[run.blocking_line - 1].strip() if run.blocking_line <= len(lines) else ""
-        tree.add(Text(f"Blocking line of your code: {run.blocking_line}  {code}", style="bold red"))
+    label, line = (("Blocking line of your code", run.blocking_line) if run.blocking_line
+                   else ("Line of your code that raised", run.error_line))
+    if line:
+        code = dict(run.numbered_lines()).get(line, "").strip()
+        tree.add(Text(f"{label}: {line}  {code}", style="bold red"))
     return tree
 
 
