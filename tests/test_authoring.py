@@ -99,8 +99,10 @@ def test_percent_template_carries_question_ids(tmp_path: Path) -> None:
     text = path.read_text()
     assert '# %% tags=["Q2"]' in text and '# %% [markdown] tags=["Q1"]' in text
     path.write_text(text.replace('# %% tags=["Q2"]\n', '# %% tags=["Q2"]\nprint("hi")\n'))
-    cells = [c for c in load(path).cells if c.question == "Q2"]
+    sub = load(path)
+    cells = [c for c in sub.cells if c.question == "Q2"]
     assert [(c.kind, c.source) for c in cells] == [("code", 'print("hi")')]
+    assert sub.assignment_id == "locks-queues"  # from the jupytext header: no flag needed
 
 
 def test_unknown_template_format(tmp_path: Path) -> None:

@@ -76,8 +76,9 @@ def load(path: str | Path) -> Submission:
     if suffix == ".ipynb" or (text.lstrip().startswith("{") and _looks_like_notebook(text)):
         cells, assignment = _read_notebook(text, name)
         return Submission(str(path), "ipynb", sha, cells, assignment)
-    cells = _read_markdown(text) if suffix in (".md", ".markdown") else _read_script(text)
-    return Submission(str(path), "py", sha, cells)
+    if suffix in (".md", ".markdown"):
+        return Submission(str(path), "py", sha, _read_markdown(text))
+    return Submission(str(path), "py", sha, _read_script(text), _script_assignment(text))
 
 
 # --------------------------------------------------------------------------- decoding
@@ -187,6 +188,16 @@ def _read_script(text: str) -> tuple[Cell, ...]:
         Cell(i, kind, source, question, tags, line_offset=offset, from_script=True)
         for i, (kind, source, offset, question, tags) in enumerate(chunks)
     )
+
+
+_HEADER_ASSIGNMENT = re.compile(r"^#\s*mpgrade:\s*\n#\s+assignment:\s*([\w.-]+)", re.M)
+
+
+def _script_assignment(text: str) -> str | None:
+    """The exercise id that ``mpgrade template --format py`` writes in the jupytext header."""
+    head = re.match(r"(?:[^\n]*\n){0,3}?# ---\n(.*?)\n# ---", text, re.S)
+    found = _HEADER_ASSIGNMENT.search(head.group(1)) if head else None
+    return found.group(1) if found else None
 
 
 def _blank_file_header(lines: list[str]) -> list[str]:
