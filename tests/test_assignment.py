@@ -208,7 +208,35 @@ def test_custom_checks_of_locks_queues_are_registered() -> None:
 
     a = load_assignment("locks-queues")
     assert a.custom_checks and a.custom_checks.endswith("checks.py")
-    known = available_checks()
+    known = available_checks(a.custom_checks)
     for cid in ("lq.lock_held", "lq.final_total", "lq.consumer_printed", "lq.sentinel",
                 "lq.manager_dict", "lq.dict_printed"):
         assert known[cid], cid  # registered, with a docstring for `mpgrade checks`
+
+
+def test_two_copies_of_an_exercise_keep_their_own_custom_checks(tmp_path: Path) -> None:
+    """An instructor copies locks-queues to adapt it: both load in one process, and each
+    grades with its own checks.py."""
+    import shutil
+
+    from mpgrade.checks import run_check
+    from mpgrade.resources import data_dir
+
+    copy = tmp_path / "my-locks"
+    shutil.copytree(data_dir("exercises") / "locks-queues", copy)
+    text = (copy / "exercise.toml").read_text().replace('id = "locks-queues"', 'id = "my-locks"')
+    (copy / "exercise.toml").write_text(text.replace("../../solutions/locks-queues/", "../"))
+    (copy / "checks.py").write_text((copy / "checks.py").read_text() + (
+        "\n\n@check('lq.adapted')\ndef adapted(ctx, params):\n"
+        "    \"\"\"Only in the copy.\"\"\"\n    return Outcome(True, 'the copy ran')\n"))
+    original, adapted = load_assignment("locks-queues"), load_assignment(copy)
+    spec = next(s for q in adapted.questions for s in q.checks if s.id == "lq.lock_held")
+    assert spec.source == str(copy / "checks.py")
+    assert next(s for q in original.questions for s in q.checks if s.id == "lq.lock_held").source \
+        == original.custom_checks
+    from mpgrade.model import CheckContext, CheckSpec, Trace
+
+    q = adapted.questions[0]
+    ctx = CheckContext(q, None, None, None, Trace())
+    probe = run_check(CheckSpec("lq.adapted", 1.0, {"optional_code": True}, source=spec.source), ctx)
+    assert probe.passed

@@ -593,10 +593,11 @@ def test_register_module_loads_decorated_and_plain_functions(tmp_path) -> None:
     ids = register_module(path)
     assert set(ids) == {"custom.queue_used", "printed_twice"}
     assert register_module(path) == ids  # idempotent
-    assert available_checks()["printed_twice"] == "The child printed at least twice."
-    half = grade("printed_twice", q3_ctx(), 1.0)
+    assert available_checks(path)["printed_twice"] == "The child printed at least twice."
+    assert "printed_twice" not in available_checks()  # custom checks belong to their exercise
+    half = run_check(CheckSpec("printed_twice", 1.0, {}, source=str(path)), q3_ctx())
     assert half.score == 0.5 and half.id == "printed_twice" and half.message == "half"
-    assert not grade("custom.queue_used", q3_ctx()).passed
+    assert not run_check(CheckSpec("custom.queue_used", 0.5, {}, source=str(path)), q3_ctx()).passed
 
 
 # --------------------------------------------------------------------------- facts

@@ -11,6 +11,7 @@ import os
 import re
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -192,8 +193,7 @@ class _Loader:
             variants=variants,
             custom_checks=str(custom) if custom.is_file() else None,
         )
-        self.check_ids(assignment)
-        return assignment
+        return self.check_ids(assignment)
 
     def start_method(self, table: dict, where: str) -> str | None:
         method = self.field(table, "start_method", str, where, None)
@@ -331,23 +331,30 @@ class _Loader:
                 raise self.fail(f"{where}.loses", f"unknown question id '{qid}'")
         return Variant(path=str(path), loses=loses)
 
-    def check_ids(self, assignment: Assignment) -> None:
-        """Every check named in the file must exist (built in or in the folder's checks.py)."""
+    def check_ids(self, assignment: Assignment) -> Assignment:
+        """Every check named in the file must exist, built in or in the folder's checks.py;
+        checks of the latter are tied to that file, so copies of an exercise never clash."""
         from mpgrade import checks
 
+        custom: tuple[str, ...] = ()
         if assignment.custom_checks:
             try:
-                checks.register_module(assignment.custom_checks)
+                custom = checks.register_module(assignment.custom_checks)
             except Exception as exc:  # the instructor's code: report, don't crash
                 raise AssignmentError(f"{assignment.custom_checks}: cannot load custom checks: {exc}") from None
         known = checks.available_checks()
+        questions = []
         for qi, q in enumerate(assignment.questions):
+            specs = []
             for ci, spec in enumerate(q.checks):
-                if spec.id not in known:
+                if spec.id not in known and spec.id not in custom:
                     raise self.fail(
                         f"questions[{qi}].checks[{ci}].id",
                         f"unknown check '{spec.id}' (see `mpgrade checks`)",
                     )
+                specs.append(replace(spec, source=assignment.custom_checks) if spec.id in custom else spec)
+            questions.append(replace(q, checks=tuple(specs)))
+        return replace(assignment, questions=tuple(questions))
 
 
 def iter_assignments() -> Iterator[tuple[str, Path]]:

@@ -98,6 +98,7 @@ class CheckSpec:
     id: str
     points: float
     params: dict = field(default_factory=dict, hash=False, compare=False)
+    source: str | None = None  # the exercise's checks.py defining ``id``; None = built in
 
 
 @dataclass(frozen=True)

@@ -34,28 +34,35 @@ class CheckError(Exception):
     """An unknown check id, or custom checks that cannot be registered."""
 
 
-_REGISTRY: dict[str, CheckFn] = {}
-_LOADED: dict[str, tuple[str, ...]] = {}  # resolved path of a custom module -> its ids
+_REGISTRY: dict[str, CheckFn] = {}  # the built-in checks
+# Custom checks, per resolved path of an exercise's checks.py: two copies of an exercise
+# (an instructor adapting one) may use the same ids without stepping on each other.
+_CUSTOM: dict[str, dict[str, CheckFn]] = {}
+_collecting: dict[str, CheckFn] | None = None  # the table a loading checks.py fills
 
 
 def check(check_id: str) -> Callable[[CheckFn], CheckFn]:
     """Register ``fn`` under ``check_id``; its docstring's first line documents it."""
 
     def register(fn: CheckFn) -> CheckFn:
-        known = _REGISTRY.get(check_id)
+        table = _REGISTRY if _collecting is None else _collecting
+        known = _REGISTRY.get(check_id) or table.get(check_id)
         if known is not None and known is not fn:
             raise CheckError(f"check id '{check_id}' is already registered ({known.__module__})")
-        _REGISTRY[check_id] = fn
+        table[check_id] = fn
         return fn
 
     return register
 
 
-def available_checks() -> dict[str, str]:
-    """id -> one-line description, sorted by id, for ``mpgrade checks``."""
-    return {
-        cid: (inspect.getdoc(fn) or "").split("\n", 1)[0] for cid, fn in sorted(_REGISTRY.items())
-    }
+def available_checks(custom: str | Path | None = None) -> dict[str, str]:
+    """id -> one-line description, sorted by id: the built-ins, plus the checks of the
+    exercise ``checks.py`` given as ``custom``."""
+    table = dict(_REGISTRY)
+    if custom is not None:
+        register_module(custom)
+        table.update(_CUSTOM[str(Path(custom).resolve())])
+    return {cid: (inspect.getdoc(fn) or "").split("\n", 1)[0] for cid, fn in sorted(table.items())}
 
 
 def register_module(path: str | Path) -> tuple[str, ...]:
@@ -65,27 +72,30 @@ def register_module(path: str | Path) -> tuple[str, ...]:
     of the module taking exactly ``(ctx, params)`` is registered under its own name.
     Loading the same file again is a no-op (batch grading calls this per submission).
     """
+    global _collecting
     resolved = str(Path(path).resolve())
-    if resolved in _LOADED:
-        return _LOADED[resolved]
+    if resolved in _CUSTOM:
+        return tuple(_CUSTOM[resolved])
     name = "mpgrade_custom_" + hashlib.sha1(resolved.encode()).hexdigest()[:12]
     spec = importlib.util.spec_from_file_location(name, resolved)
     if spec is None or spec.loader is None:
         raise CheckError(f"{resolved}: not a Python file")
     module = importlib.util.module_from_spec(spec)
-    before = dict(_REGISTRY)
-    spec.loader.exec_module(module)
-    ids = [cid for cid, fn in _REGISTRY.items() if before.get(cid) is not fn]
-    decorated = {_REGISTRY[cid] for cid in ids}
-    for attr, fn in vars(module).items():
-        if attr.startswith("_") or not inspect.isfunction(fn) or fn.__module__ != name:
-            continue
-        if fn in decorated or len(inspect.signature(fn).parameters) != 2:
-            continue
-        check(attr)(fn)
-        ids.append(attr)
-    _LOADED[resolved] = tuple(ids)
-    return _LOADED[resolved]
+    table: dict[str, CheckFn] = {}
+    _collecting = table
+    try:
+        spec.loader.exec_module(module)
+        decorated = set(table.values())
+        for attr, fn in vars(module).items():
+            if attr.startswith("_") or not inspect.isfunction(fn) or fn.__module__ != name:
+                continue
+            if fn in decorated or len(inspect.signature(fn).parameters) != 2:
+                continue
+            check(attr)(fn)
+    finally:
+        _collecting = None
+    _CUSTOM[resolved] = table
+    return tuple(table)
 
 
 def run_check(spec: CheckSpec, ctx: CheckContext) -> CheckResult:
@@ -95,7 +105,7 @@ def run_check(spec: CheckSpec, ctx: CheckContext) -> CheckResult:
     A bug in a check (ours or an instructor's) must not stop a whole class's grading:
     it becomes a failed check asking for a person to look.
     """
-    fn = _REGISTRY.get(spec.id)
+    fn = _lookup(spec)
     if fn is None:
         raise CheckError(f"unknown check '{spec.id}' (see `mpgrade checks`)")
     params = dict(spec.params)
@@ -117,6 +127,15 @@ def run_check(spec: CheckSpec, ctx: CheckContext) -> CheckResult:
         share = found.score / found.max_score if found.max_score else float(found.passed)
         found = Outcome(found.passed, found.message, share)
     return _result(spec, found)
+
+
+def _lookup(spec: CheckSpec) -> CheckFn | None:
+    """The exercise's own check when the spec comes from its checks.py, else the built-in.
+    Loading is lazy so that a batch worker given an Assignment finds the custom checks too."""
+    if spec.source:
+        register_module(spec.source)
+        return _CUSTOM[str(Path(spec.source).resolve())].get(spec.id)
+    return _REGISTRY.get(spec.id)
 
 
 def _result(spec: CheckSpec, outcome: Outcome) -> CheckResult:
