@@ -244,3 +244,15 @@ def test_script_submissions_are_numbered_by_file_line(tmp_path: Path) -> None:
                       "    with multiprocessing.Pool(2) as pool:\n        print(pool.map(cube, [1]))\n")
     _, result = check_json(script, "-q", "Q5")
     assert by_id(result)["Q5"]["run"]["error_line"] == 5
+
+
+def test_informational_commands() -> None:
+    doctor = run_cli("doctor")
+    assert doctor.returncode == 0 and "bubblewrap" in doctor.stdout and "cgroup" in doctor.stdout
+    listing = run_cli("list")
+    assert listing.returncode == 0 and "15feb-multiprocessing" in listing.stdout
+    assert "locks-queues" in listing.stdout
+    checks = run_cli("checks")
+    assert checks.returncode == 0 and "process.started" in checks.stdout
+    schema = run_cli("schema")
+    assert schema.returncode == 0 and json.loads(schema.stdout) == SCHEMA

@@ -156,7 +156,12 @@ def cmd_list(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("id", "title", "questions", "points", "path", title="Exercise sets")
+    table = Table(title="Exercise sets")
+    table.add_column("id", no_wrap=True)  # what users type: never cut
+    table.add_column("title", overflow="fold")
+    table.add_column("questions", justify="right")
+    table.add_column("points", justify="right")
+    table.add_column("path", overflow="fold")
     for aid, path in iter_assignments():
         try:
             a = load_assignment(path)
