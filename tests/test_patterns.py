@@ -209,6 +209,11 @@ p.join()
     assert matrix["spawn"]["status"] != "passed"
     assert "guard" in matrix["spawn"]["reason"].lower() or "__main__" in matrix["spawn"]["reason"]
     assert any(d["severity"] == "warning" and "spawn" in d["title"] for d in q3["diagnoses"])
+    from conftest import run_cli
+
+    text = run_cli("check", str(make_notebook("text.ipynb", code={"Q3": code})), "-q", "Q3",
+                   "--portability", "--start-method", "fork").stdout
+    assert "Start-method portability" in text and "forkserver" in text
 
 
 def test_a_race_is_reported_as_a_race(make_notebook, tmp_path) -> None:

@@ -188,14 +188,20 @@ def _finish(plan: _Plan, runs: dict[str, RunResult]) -> QuestionResult:
             matrix[method] = (status, "")
             continue
         errors = [d for d in diagnose(octx) if d.severity == "error"]
-        reason = errors[0].title if errors else (
-            other.limit or (other.stderr.strip().splitlines() or [""])[-1][:160]
-        )
+        failed = [c.message for c in checks if not c.passed and c.max_score > 0]
+        stderr_tail = (other.stderr.strip().splitlines() or [""])[-1]
+        reason = errors[0].title if errors else _headline(other.limit or (failed or [stderr_tail])[0])
         matrix[method] = (status, reason)
         if method != plan.method and result.status == "passed" and errors:
             d = errors[0]
             warnings.append(replace(d, title=f"Fails under {method}: {d.title}", severity="warning"))
     return replace(result, portability=matrix, diagnoses=result.diagnoses + tuple(warnings[:1]))
+
+
+def _headline(text: str, width: int = 160) -> str:
+    """The first clause of a message, for one cell of the portability matrix."""
+    first = re.split(r"(?<=[a-z)]): |\. ", text, maxsplit=1)[0]
+    return first if len(first) <= width else first[: width - 1] + "…"
 
 
 def _could_be_a_race(result: QuestionResult) -> bool:

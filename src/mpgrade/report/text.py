@@ -57,6 +57,9 @@ def render_text(report: Report, color: bool | None = None) -> str:
 
 def report_renderable(report: Report) -> RenderableType:
     parts: list[RenderableType] = [header(report), score_table(report)]
+    matrix = portability_table(report)
+    if matrix is not None:
+        parts.append(matrix)
     for q in report.questions:
         parts.append(Text())
         parts.append(question_section(q))
@@ -86,6 +89,26 @@ def header(report: Report) -> RenderableType:
         f"{lim.processes} processes, {lim.output_bytes} output bytes",
     )
     return Group(Text(f"mpgrade {report.tool_version}", style="bold"), grid, Text())
+
+
+def portability_table(report: Report) -> RenderableType | None:
+    """Question x start method -> status, with the reason under each status that failed."""
+    rows = [q for q in report.questions if q.portability]
+    if not rows:
+        return None
+    methods = list(dict.fromkeys(m for q in rows for m in q.portability))
+    table = Table(title="Start-method portability", box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("Question")
+    for method in methods:
+        table.add_column(method, overflow="fold")
+    for q in rows:
+        cells: list[RenderableType] = []
+        for method in methods:
+            status, why = q.portability.get(method, ("", ""))
+            cell = status_text(status) if status else Text("-")
+            cells.append(Text.assemble(cell, "\n", (why, "dim")) if why else cell)
+        table.add_row(q.id, *cells)
+    return table
 
 
 def score_table(report: Report) -> RenderableType:
