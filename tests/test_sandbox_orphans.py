@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -30,6 +31,15 @@ SUPERVISOR = textwrap.dedent(f"""
                            limits=Limits(wall_s=40), isolation="plain"))
 """)
 
+# A fresh supervisor process: the sweep of dead supervisors' dirs runs once per process.
+NEXT_RUN = textwrap.dedent("""
+    from mpgrade import sandbox
+    from mpgrade.model import Limits, RunRequest
+    run = sandbox.run(RunRequest(files={"answer.py": "print('next')"}, script="answer.py",
+                                 limits=Limits(wall_s=10), isolation="plain"))
+    assert run.stdout.strip() == "next", run
+""")
+
 needs_cgroup = pytest.mark.skipif(
     sandbox.capabilities().cgroup != "v1", reason="needs a writable cgroup v1 hierarchy"
 )
@@ -50,14 +60,23 @@ def _next_run() -> None:
     assert run.stdout.strip() == "next"
 
 
-def test_killed_supervisor_leaves_nothing_running() -> None:
-    sup = subprocess.Popen([sys.executable, "-c", SUPERVISOR], start_new_session=True)
+@needs_cgroup
+def test_killed_supervisor_leaves_nothing_running(tmp_path: Path) -> None:
+    """Its tree outlives it (plain backend), until the next supervisor's sweep ends it."""
+    script = tmp_path / "supervisor.py"  # a file: the marker must not be in its command line
+    script.write_text(SUPERVISOR)
+    sup = subprocess.Popen([sys.executable, str(script)], start_new_session=True)
     try:
         assert _wait_for(lambda: processes_with(MARKER), 20), "the answer never started"
         os.kill(sup.pid, signal.SIGKILL)
         sup.wait(5)
-        _next_run()
+        time.sleep(0.3)
+        assert processes_with(MARKER), "expected the orphaned tree to be alive before the sweep"
+        left = list(Path(tempfile.gettempdir()).glob(f"mpgrade-run-{sup.pid}-*"))
+        assert left, "the killed supervisor's scratch dir is there before the sweep"
+        subprocess.run([sys.executable, "-c", NEXT_RUN], check=True, timeout=60)
         assert _wait_for(lambda: not processes_with(MARKER), 5), "the tree survived"
+        assert not any(p.exists() for p in left), "its scratch dir outlived it"
     finally:
         for pid in processes_with(MARKER):
             os.kill(pid, signal.SIGKILL)

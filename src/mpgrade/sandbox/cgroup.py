@@ -16,6 +16,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
+
 V1_CONTROLLERS = ("pids", "memory", "freezer", "cpuacct")
 V2_CONTROLLERS = ("pids", "memory", "cpu")
 
@@ -120,13 +122,7 @@ def _owner_alive(name: str) -> bool:
     parts = name.split("-")
     if len(parts) != 3 or not parts[1].isdigit():
         return True  # not ours to judge
-    try:
-        os.kill(int(parts[1]), 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        pass
-    return True
+    return psutil.pid_exists(int(parts[1]))
 
 
 def _sweep(parent: str) -> None:

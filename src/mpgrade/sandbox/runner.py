@@ -7,7 +7,9 @@ children and orphans); reaping and the leftover count come last, then the dirs g
 
 from __future__ import annotations
 
+import functools
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,6 +17,8 @@ import tempfile
 import threading
 import time
 from pathlib import Path, PurePosixPath
+
+import psutil
 
 from mpgrade.model import RunRequest, RunResult
 from mpgrade.sandbox import bwrap, plain
@@ -86,12 +90,32 @@ def scrubbed_env(req: RunRequest, home: str, meta: str, tmp: str) -> dict[str, s
     return env
 
 
+RUN_DIR_PREFIX = "mpgrade-run-"
+
+
+@functools.cache
+def _sweep_run_dirs() -> None:
+    """Once per supervisor process: remove the scratch dirs of supervisors that were killed
+    before their clean-up (``mpgrade-run-<pid>-*`` whose pid is gone)."""
+    tmp = Path(tempfile.gettempdir())
+    try:
+        names = [n for n in os.listdir(tmp) if n.startswith(RUN_DIR_PREFIX)]
+    except OSError:
+        return
+    for name in names:
+        owner = name[len(RUN_DIR_PREFIX):].split("-", 1)[0]
+        if owner.isdigit() and not psutil.pid_exists(int(owner)):
+            shutil.rmtree(tmp / name, ignore_errors=True)
+
+
 def run(req: RunRequest) -> RunResult:
     """Run ``req.script`` as an untrusted process tree under ``req.limits``; see the package doc."""
     backend = choose_backend(req.isolation)
     if req.script not in req.files:
         raise ValueError(f"script {req.script!r} is not one of the files")
-    with tempfile.TemporaryDirectory(prefix="mpgrade-run-", ignore_cleanup_errors=True) as d:
+    _sweep_run_dirs()
+    prefix = f"{RUN_DIR_PREFIX}{os.getpid()}-"
+    with tempfile.TemporaryDirectory(prefix=prefix, ignore_cleanup_errors=True) as d:
         top = Path(d)
         for sub in ("work", "meta", "tmp"):
             (top / sub).mkdir()
