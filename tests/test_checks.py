@@ -10,6 +10,7 @@ import textwrap
 
 import pytest
 from conftest import EXAMPLE_Q6
+from contexts import MAIN, child, make_ctx
 
 from mpgrade.checks import CheckError, Outcome, available_checks, check, register_module, run_check
 from mpgrade.checks.facts import last_exception, numbers_in, student_line
@@ -32,13 +33,6 @@ from mpgrade.model import (
     Trace,
 )
 
-MAIN = ProcessInfo(100, 1, "MainProcess", None, role="main", exitcode=0, confirmed=True)
-
-
-def child(pid: int, target: str | None, exitcode: int | None = 0, **kw) -> ProcessInfo:
-    return ProcessInfo(pid, 100, f"Process-{pid - 100}", target, role="child", exitcode=exitcode,
-                       confirmed=True, **kw)
-
 
 def worker(pid: int) -> ProcessInfo:
     return ProcessInfo(pid, 100, f"SpawnPoolWorker-{pid - 200}", None, role="pool_worker",
@@ -47,36 +41,6 @@ def worker(pid: int) -> ProcessInfo:
 
 def out(pid: int, *texts: str) -> tuple[OutputLine, ...]:
     return tuple(OutputLine(pid, "stdout", t) for t in texts)
-
-
-def make_ctx(
-    code: str,
-    *,
-    processes: tuple[ProcessInfo, ...] = (MAIN,),
-    lines: tuple[OutputLine, ...] = (),
-    pools: tuple[PoolInfo, ...] = (),
-    tasks: tuple[PoolTask, ...] = (),
-    messages: tuple[Message, ...] = (),
-    threads: int = 0,
-    stderr: str = "",
-    exit_code: int | None = 0,
-    limit: str | None = None,
-    limit_detail: str = "",
-    stacks: tuple[ProcessStack, ...] = (),
-    method: str = "fork",
-    checks: tuple[str, ...] = ("process.started",),
-    code_optional: bool = False,
-) -> CheckContext:
-    code = textwrap.dedent(code).strip("\n")
-    answer = Answer("Q", (Cell(7, "code", code),)) if code else Answer("Q", (Cell(7, "markdown", "prose"),))
-    n = code.count("\n") + 1
-    script = BuiltScript(code, {i: (7, i) for i in range(1, n + 1)}) if code else None
-    stdout = "".join(ln.text + "\n" for ln in lines if ln.stream == "stdout")
-    run = RunResult(exit_code, stdout, stderr, 0.21, limit=limit, limit_detail=limit_detail, stacks=stacks)
-    question = Question("Q", "t", "text", "code", 2.0, tuple(CheckSpec(c, 0.5) for c in checks),
-                        code_optional=code_optional)
-    trace = Trace(method, processes, lines, pools, tasks, messages, threads)
-    return CheckContext(question, answer, script, run if code else None, trace)
 
 
 def grade(check_id: str, ctx: CheckContext, points: float = 0.5, **params) -> CheckResult:

@@ -4,35 +4,23 @@ from __future__ import annotations
 
 import textwrap
 
+import contexts
 from conftest import EXAMPLE_Q6
+from contexts import MAIN, child
 
 from mpgrade.diagnose import diagnose
 from mpgrade.model import (
-    Answer,
-    BuiltScript,
-    Cell,
     CheckContext,
-    CheckSpec,
     Diagnosis,
     OutputLine,
     PoolInfo,
-    PoolTask,
     ProcessInfo,
     ProcessStack,
-    Question,
-    RunResult,
     StackFrame,
-    Trace,
 )
 
 LIB = "/usr/lib/python3.11/multiprocessing"
-MAIN = ProcessInfo(100, 1, "MainProcess", None, role="main", exitcode=0, confirmed=True)
 PROCESS_CHECKS = ("process.started", "process.each_printed_number")
-
-
-def child(pid: int, target: str | None, exitcode: int | None = 0, **kw) -> ProcessInfo:
-    return ProcessInfo(pid, 100, f"Process-{pid - 100}", target, role="child", exitcode=exitcode,
-                       confirmed=True, **kw)
 
 
 def line_of(code: str, text: str) -> int:
@@ -45,33 +33,9 @@ def frame(code: str, text: str, function: str = "<module>") -> StackFrame:
     return StackFrame("/tmp/run/answer.py", line_of(code, text), function, text)
 
 
-def make_ctx(
-    code: str,
-    *,
-    processes: tuple[ProcessInfo, ...] = (MAIN,),
-    lines: tuple[OutputLine, ...] = (),
-    pools: tuple[PoolInfo, ...] = (),
-    tasks: tuple[PoolTask, ...] = (),
-    threads: int = 0,
-    stderr: str = "",
-    exit_code: int | None = 0,
-    limit: str | None = None,
-    limit_detail: str = "",
-    stacks: tuple[ProcessStack, ...] = (),
-    method: str = "fork",
-    checks: tuple[str, ...] = PROCESS_CHECKS,
-    script_offset: int = 0,
-) -> CheckContext:
-    """The answer is cell 7; the script may start with ``script_offset`` lines of earlier cells."""
-    code = textwrap.dedent(code).strip("\n")
-    n = code.count("\n") + 1
-    script = BuiltScript("import os\n" * script_offset + code,
-                         {script_offset + i: (7, i) for i in range(1, n + 1)})
-    stdout = "".join(ln.text + "\n" for ln in lines if ln.stream == "stdout")
-    run = RunResult(exit_code, stdout, stderr, 1.2, limit=limit, limit_detail=limit_detail, stacks=stacks)
-    question = Question("Q6", "t", "text", "code", 2.0, tuple(CheckSpec(c, 0.5) for c in checks))
-    return CheckContext(question, Answer("Q6", (Cell(7, "code", code),)), script, run,
-                        Trace(method, processes, lines, pools, (tasks), (), threads))
+def make_ctx(code: str, **kw) -> CheckContext:
+    """A Q6 answer that ran for 1.2 s, checked by the process checks unless told otherwise."""
+    return contexts.make_ctx(code, **{"qid": "Q6", "duration_s": 1.2, "checks": PROCESS_CHECKS, **kw})
 
 
 def find(diags: tuple[Diagnosis, ...], code: str) -> Diagnosis:
