@@ -181,7 +181,7 @@ def _finish(plan: _Plan, runs: dict[str, RunResult]) -> QuestionResult:
     matrix: dict[str, tuple[str, str]] = {}
     warnings: list[Diagnosis] = []
     for method, other in runs.items():
-        octx = CheckContext(q, plan.answer, plan.script, other, parse_trace(other))
+        octx = ctx if other is run else CheckContext(q, plan.answer, plan.script, other, parse_trace(other))
         checks = tuple(run_check(spec, octx) for spec in q.checks)
         status = _status(sum(c.score for c in checks), sum(s.points for s in q.checks), other)
         if status == "passed":

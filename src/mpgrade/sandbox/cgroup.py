@@ -139,7 +139,8 @@ def _sweep(parent: str) -> None:
     now = time.time()
     for n in names:
         path = os.path.join(parent, n)
-        if not _owner_alive(n):
+        orphaned = not _owner_alive(n)
+        if orphaned:
             _write(os.path.join(path, "freezer.state"), "THAWED")
             _write(os.path.join(path, "cgroup.kill"), "1")
             for pid in _read(os.path.join(path, "cgroup.procs")).split():
@@ -148,7 +149,7 @@ def _sweep(parent: str) -> None:
                 except (OSError, ValueError):
                     pass
         try:
-            if not _owner_alive(n) or now - os.stat(path).st_mtime > STALE_AFTER_S:
+            if orphaned or now - os.stat(path).st_mtime > STALE_AFTER_S:
                 os.rmdir(path)
         except OSError:
             pass
