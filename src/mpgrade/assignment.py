@@ -15,6 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from mpgrade.errors import MpgradeError
 from mpgrade.model import (
     Assignment,
     CheckSpec,
@@ -37,7 +38,7 @@ START_METHODS = ("fork", "spawn", "forkserver")
 _LIMIT_FIELDS = {f: type(getattr(Limits(), f)) for f in Limits.__dataclass_fields__}
 
 
-class AssignmentError(Exception):
+class AssignmentError(MpgradeError):
     """An exercise that cannot be used; the message names the file and, when known, the line."""
 
 

@@ -1,11 +1,6 @@
 """Command line: arguments in, exit code out; no grading logic of its own.
 
-Exit codes (documented in the README):
-  0  graded, full marks (check) / batch completed (grade) / command succeeded
-  1  graded, points lost (check) / validation failed (validate)
-  2  could not grade: unreadable file, unknown assignment, bad arguments (one line on stderr)
-  3  internal error of mpgrade (one line; MPGRADE_DEBUG=1 shows the traceback)
-  130 interrupted (Ctrl-C)
+Exit codes are `mpgrade.errors.ExitCode`; an error the user can act on carries its own.
 """
 
 from __future__ import annotations
@@ -16,13 +11,9 @@ import sys
 from collections.abc import Sequence
 
 from mpgrade import __version__
+from mpgrade.errors import ExitCode, MpgradeError, UsageError
 
-EXIT_OK, EXIT_POINTS_LOST, EXIT_UNUSABLE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 FORMATS = ("text", "json", "html", "markdown", "gradescope")
-
-
-class UsageError(Exception):
-    """Bad input from the user: printed as one line, exit code 2."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -103,24 +94,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         from mpgrade import commands  # deferred: `--help` stays fast
 
         return commands.dispatch(args)
-    except UsageError as exc:
+    except MpgradeError as exc:
         _say(f"mpgrade: error: {exc}")
-        return EXIT_UNUSABLE
+        return exc.exit_code
     except KeyboardInterrupt:
         _say("mpgrade: interrupted")
-        return EXIT_INTERRUPTED
+        return ExitCode.INTERRUPTED
     except Exception as exc:
-        from mpgrade.assignment import AssignmentError
-        from mpgrade.batch import BatchError
-        from mpgrade.submission import SubmissionError
-
-        if isinstance(exc, (AssignmentError, SubmissionError, BatchError)):
-            _say(f"mpgrade: error: {exc}")
-            return EXIT_UNUSABLE
         if os.environ.get("MPGRADE_DEBUG"):
             raise
         _say(f"mpgrade: internal error: {type(exc).__name__}: {exc} (MPGRADE_DEBUG=1 shows details)")
-        return EXIT_INTERNAL
+        return ExitCode.INTERNAL
 
 
 def _say(line: str) -> None:

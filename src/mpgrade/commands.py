@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from mpgrade.assignment import AssignmentError, iter_assignments, load_assignment
-from mpgrade.cli import EXIT_OK, EXIT_POINTS_LOST, UsageError
+from mpgrade.errors import ExitCode, UsageError
 from mpgrade.model import Assignment, GradeOptions, Limits, Submission
 
 
@@ -124,7 +124,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     if templates is not None and not templates.is_dir():
         raise UsageError(f"--templates {args.templates}: not a folder")
     _write(render(report, args.format, templates=templates, color=color), args.output)
-    return EXIT_OK if report.score >= report.max_score - 1e-9 else EXIT_POINTS_LOST
+    return ExitCode.OK if report.score >= report.max_score - 1e-9 else ExitCode.POINTS_LOST
 
 
 def cmd_grade(args: argparse.Namespace) -> int:
@@ -149,7 +149,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
             report_format=args.report_format,
         )
     )
-    return 130 if result.interrupted else EXIT_OK
+    return ExitCode.INTERRUPTED if result.interrupted else ExitCode.OK
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -171,7 +171,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         total = sum(q.points for q in a.questions)
         table.add_row(a.id, a.title, str(len(a.questions)), f"{total:g}", str(path.parent))
     Console().print(table)
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def cmd_checks(args: argparse.Namespace) -> int:
@@ -179,21 +179,21 @@ def cmd_checks(args: argparse.Namespace) -> int:
 
     for cid, doc in sorted(available_checks().items()):
         print(f"{cid:32} {doc}")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     from mpgrade.doctor import render_doctor
 
     print(render_doctor())
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
     from mpgrade.resources import schema_path
 
     print(json.dumps(json.loads(schema_path().read_text()), indent=2))
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def cmd_template(args: argparse.Namespace) -> int:
@@ -202,7 +202,7 @@ def cmd_template(args: argparse.Namespace) -> int:
     assignment = load_assignment(args.assignment)
     fmt = args.format or ("py" if args.output.endswith(".py") else "ipynb")
     write_template(assignment, Path(args.output), fmt)
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -211,7 +211,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     assignment = load_assignment(args.assignment)
     outcome = validate(assignment, isolation=args.isolation)
     print(render_validation(outcome))
-    return EXIT_OK if outcome.ok else EXIT_POINTS_LOST
+    return ExitCode.OK if outcome.ok else ExitCode.POINTS_LOST
 
 
 def cmd_gradescope_build(args: argparse.Namespace) -> int:
@@ -219,4 +219,4 @@ def cmd_gradescope_build(args: argparse.Namespace) -> int:
 
     assignment = load_assignment(args.assignment)
     print(f"wrote {build_autograder(Path(args.output), assignment.id)}")
-    return EXIT_OK
+    return ExitCode.OK

@@ -22,12 +22,13 @@ from typing import Any
 
 import nbformat
 
+from mpgrade.errors import MpgradeError
 from mpgrade.model import Cell, CellKind, Submission
 
 __all__ = ["SubmissionError", "load", "question_id_from_label"]
 
 
-class SubmissionError(Exception):
+class SubmissionError(MpgradeError):
     """The file cannot be read as a submission; the message is one line naming the file."""
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mpgrade.errors import MpgradeError
 from mpgrade.model import Assignment, GradeOptions
 
 
-class BatchError(Exception):
+class BatchError(MpgradeError):
     """A batch that cannot start (missing input, bad roster, no Dask): one line, exit code 2."""
 
 
