@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -134,6 +135,39 @@ def processes_with(marker: str) -> list[int]:
         if marker.encode() in data:
             found.append(int(entry.name))
     return found
+
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def _missing_capabilities() -> dict[str, str]:
+    """Marker -> why its tests cannot run on this machine (absent when they can)."""
+    from mpgrade import sandbox
+
+    caps = sandbox.capabilities()
+    missing = {}
+    if not caps.bwrap_usable:
+        missing["bwrap"] = "bubblewrap is not usable here (apt-get install bubblewrap; CI installs it)"
+    if caps.cgroup != "v1":
+        missing["cgroup"] = "needs a writable cgroup v1 hierarchy"
+    if "memory" not in caps.cgroup_controllers:
+        missing["memory_cgroup"] = "needs a memory cgroup"
+    if not Path(CHROMIUM).exists():
+        missing["browser"] = "chromium not installed (apt-get install chromium); CI installs it"
+    return missing
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip tests marked with a capability this machine lacks, saying which."""
+    marked = [item for item in items if any(item.get_closest_marker(m) for m in
+                                            ("bwrap", "cgroup", "memory_cgroup", "browser"))]
+    if not marked:
+        return
+    missing = _missing_capabilities()
+    for item in marked:
+        for name, reason in missing.items():
+            if item.get_closest_marker(name):
+                item.add_marker(pytest.mark.skip(reason=reason))
 
 
 @pytest.fixture

@@ -24,10 +24,7 @@ FLAGS = [
     "--disable-sync",
 ]
 
-pytestmark = pytest.mark.skipif(
-    not Path(CHROMIUM).exists(),
-    reason="chromium not installed (apt-get install chromium); CI installs it",
-)
+pytestmark = pytest.mark.browser
 
 
 def _chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:

@@ -145,7 +145,7 @@ def test_large_allocation_is_memory_and_grader_lives(main_backend: str) -> None:
     assert "MemoryError" in r.stderr and r.exit_code == 1
 
 
-@pytest.mark.skipif("memory" not in CAPS.cgroup_controllers, reason="needs a memory cgroup")
+@pytest.mark.memory_cgroup
 def test_pool_worker_killed_for_memory_says_memory_not_timeout() -> None:
     r, _ = run_fixture("pool_oom.py", "plain", Limits(memory_mb=700, wall_s=8))
     assert r.limit == "memory", r
@@ -203,7 +203,7 @@ def test_trace_lines_are_read_back(main_backend: str) -> None:
     assert r.trace_lines == ('{"event": 1}', '{"event": 2}')
 
 
-@pytest.mark.skipif(not CAPS.bwrap_usable, reason="bubblewrap is not usable here")
+@pytest.mark.bwrap
 def test_bwrap_hides_host_and_network() -> None:
     marker = uuid.uuid4().hex
     listener = socket.socket()

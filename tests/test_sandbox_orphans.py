@@ -40,9 +40,6 @@ NEXT_RUN = textwrap.dedent("""
     assert run.stdout.strip() == "next", run
 """)
 
-needs_cgroup = pytest.mark.skipif(
-    sandbox.capabilities().cgroup != "v1", reason="needs a writable cgroup v1 hierarchy"
-)
 
 
 def _wait_for(predicate, timeout: float) -> bool:
@@ -60,7 +57,7 @@ def _next_run() -> None:
     assert run.stdout.strip() == "next"
 
 
-@needs_cgroup
+@pytest.mark.cgroup
 def test_killed_supervisor_leaves_nothing_running(tmp_path: Path) -> None:
     """Its tree outlives it (plain backend), until the next supervisor's sweep ends it."""
     script = tmp_path / "supervisor.py"  # a file: the marker must not be in its command line
@@ -84,7 +81,7 @@ def test_killed_supervisor_leaves_nothing_running(tmp_path: Path) -> None:
             sup.kill()
 
 
-@needs_cgroup
+@pytest.mark.cgroup
 def test_frozen_tree_of_a_dead_supervisor_is_thawed_and_killed() -> None:
     """A supervisor killed between freezing its tree and killing it leaves a frozen tree
     that no signal reaches; the next run's sweep thaws and kills it."""
