@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
@@ -110,6 +111,32 @@ def run_cli(*args: str, timeout: float = 120, env: dict[str, str] | None = None)
         env={**os.environ, "NO_COLOR": "1", **(env or {})},
         stdin=subprocess.DEVNULL,
     )
+
+
+@dataclass(frozen=True)
+class CliRun:
+    """What one in-process ``mpgrade`` call returned and printed."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Callable[..., CliRun]:
+    """``mpgrade`` called in this process: the fast path for argument and input errors
+    (no interpreter start-up per call); end-to-end tests keep ``run_cli``."""
+    from mpgrade.cli import main
+
+    monkeypatch.setenv("NO_COLOR", "1")
+
+    def call(*args: str) -> CliRun:
+        capsys.readouterr()
+        code = main(list(args))
+        out = capsys.readouterr()
+        return CliRun(int(code), out.out, out.err)
+
+    return call
 
 
 def check_json(path: Path, *extra: str, timeout: float = 120) -> tuple[int, dict]:

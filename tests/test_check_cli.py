@@ -185,10 +185,10 @@ def test_cross_cell_definitions_are_available(tmp_path: Path) -> None:
         (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)), ""),
     ],
 )
-def test_unreadable_input_exits_2_with_one_line(tmp_path: Path, content: bytes, needle: str) -> None:
+def test_unreadable_input_exits_2_with_one_line(cli, tmp_path: Path, content: bytes, needle: str) -> None:
     path = tmp_path / "bad.ipynb"
     path.write_bytes(content)
-    proc = run_cli("check", str(path))
+    proc = cli("check", str(path))
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
@@ -196,10 +196,10 @@ def test_unreadable_input_exits_2_with_one_line(tmp_path: Path, content: bytes, 
     assert "Traceback" not in proc.stderr
 
 
-def test_bad_arguments_exit_2(make_notebook) -> None:
+def test_bad_arguments_exit_2(cli, make_notebook) -> None:
     for args in (["check", "/no/such/file.ipynb"], ["check", str(make_notebook()), "-a", "nope"],
                  ["check", str(make_notebook()), "-q", "Q9"], ["frobnicate"]):
-        proc = run_cli(*args)
+        proc = cli(*args)
         assert proc.returncode == 2, (args, proc.stderr)
         assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
         assert "Traceback" not in proc.stderr
