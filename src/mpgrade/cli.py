@@ -12,8 +12,7 @@ from collections.abc import Sequence
 
 from mpgrade import __version__
 from mpgrade.errors import ExitCode, MpgradeError, UsageError
-
-FORMATS = ("text", "json", "html", "markdown", "gradescope")
+from mpgrade.formats import NAMES, REPORT_NAMES
 
 
 class _Parser(argparse.ArgumentParser):
@@ -49,7 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     _limits_args(check)
     check.add_argument("--question", "-q", action="append", default=[],
                        help="grade only this question (repeatable)")
-    check.add_argument("--format", "-f", choices=FORMATS, default="text")
+    check.add_argument("--format", "-f", choices=NAMES, default="text",
+                       help="report format; json, gradescope and lti also report a file that "
+                            "cannot be graded, on stdout")
     check.add_argument("--output", "-o", help="write the report to this file")
     check.add_argument("--templates", help="folder of templates overriding the bundled ones")
     check.add_argument("--portability", action="store_true",
@@ -65,8 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--roster", help="CSV of students (id, name, email)")
     grade.add_argument("--dask", metavar="ADDRESS", help="Dask scheduler to distribute the work")
     grade.add_argument("--question", "-q", action="append", default=[])
-    grade.add_argument("--report-format", choices=("html", "markdown", "text"),
+    grade.add_argument("--report-format", choices=REPORT_NAMES,
                        default="html", help="format of each student's report")
+    grade.add_argument("--canvas-assignment-id", metavar="ID",
+                       help="Canvas' number of the assignment, so canvas.csv updates it")
+    grade.add_argument("--csv-encoding", default="utf-8-sig",
+                       help="encoding of the gradebook CSVs (default utf-8-sig: UTF-8 with a BOM)")
 
     sub.add_parser("list", help="list the exercise sets mpgrade knows")
     sub.add_parser("checks", help="list the built-in check ids")

@@ -13,6 +13,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from mpgrade import __version__
 from mpgrade.assignment import AssignmentError, iter_assignments, load_assignment
 from mpgrade.errors import ExitCode, UsageError
 from mpgrade.model import Assignment, GradeOptions, Limits, Submission
@@ -111,12 +112,21 @@ def _write(text: str, output: str | None) -> None:
 # --------------------------------------------------------------------------- commands
 
 
+# Formats read by programs: a file that cannot be graded is still reported there, on stdout.
+MACHINE_FORMATS = ("json", "gradescope", "lti")
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     from mpgrade.grader import grade_submission
     from mpgrade.report import render
-    from mpgrade.submission import load
+    from mpgrade.submission import SubmissionError, load
 
-    sub = load(args.file)
+    try:
+        sub = load(args.file)
+    except SubmissionError as exc:
+        if args.format in MACHINE_FORMATS:
+            _write_ungradable(args, str(exc))
+        raise
     assignment = choose_assignment(args.assignment, sub)
     report = grade_submission(sub, assignment, _options(args, assignment))
     color = False if (args.no_color or os.environ.get("NO_COLOR") or args.output) else None
@@ -127,6 +137,25 @@ def cmd_check(args: argparse.Namespace) -> int:
     return ExitCode.OK if report.score >= report.max_score - 1e-9 else ExitCode.POINTS_LOST
 
 
+def _write_ungradable(args: argparse.Namespace, problem: str) -> None:
+    """The error result of an unreadable file (against ``--assignment`` when given: an
+    unreadable file names no assignment of its own)."""
+    from mpgrade.model import Ungradable
+    from mpgrade.report import render_error
+    from mpgrade.submission import unreadable
+
+    assignment = load_assignment(args.assignment) if args.assignment else None
+    u = Ungradable(
+        assignment.id if assignment else "",
+        assignment.title if assignment else "",
+        round(sum(q.points for q in assignment.questions), 4) if assignment else 0.0,
+        unreadable(problem),
+        submission_path=args.file,
+        tool_version=__version__,
+    )
+    _write(render_error(u, args.format), args.output)
+
+
 def cmd_grade(args: argparse.Namespace) -> int:
     from mpgrade.batch import BatchOptions, grade_class
 
@@ -135,6 +164,8 @@ def cmd_grade(args: argparse.Namespace) -> int:
             raise UsageError(f"{p}: no such file or folder")
     if args.workers < 0:
         raise UsageError("--workers must be positive")
+    if args.canvas_assignment_id is not None and not args.canvas_assignment_id.isdigit():
+        raise UsageError("--canvas-assignment-id must be Canvas' number of the assignment, e.g. 12345")
     assignment = choose_assignment(args.assignment, None)
     result = grade_class(
         BatchOptions(
@@ -147,6 +178,8 @@ def cmd_grade(args: argparse.Namespace) -> int:
             roster=Path(args.roster) if args.roster else None,
             dask=args.dask,
             report_format=args.report_format,
+            canvas_assignment_id=args.canvas_assignment_id,
+            csv_encoding=args.csv_encoding,
         )
     )
     return ExitCode.INTERRUPTED if result.interrupted else ExitCode.OK

@@ -20,7 +20,7 @@ LimitReason = Literal[
     "time_limit", "deadlock", "memory", "process_limit", "output_limit", "cpu_limit", "file_size"
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 # --------------------------------------------------------------------------- submission
@@ -420,6 +420,21 @@ class Report:
     questions: tuple[QuestionResult, ...]
     environment: Environment
     student: str | None = None  # set by batch grading
+
+
+@dataclass(frozen=True)
+class Ungradable:
+    """A submission that could not be graded at all: every output format still reports it."""
+
+    assignment_id: str
+    assignment_title: str
+    max_score: float
+    reason: str  # one line for the student: what is wrong and what to do
+    submission_path: str = ""  # "" when nothing was submitted
+    submission_sha256: str | None = None
+    student: str | None = None  # set by batch grading
+    missing: bool = False  # no file at all (a roster student who handed nothing in)
+    tool_version: str = ""
 
 
 # --------------------------------------------------------------------------- build and grading

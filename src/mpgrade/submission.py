@@ -25,11 +25,17 @@ import nbformat
 from mpgrade.errors import MpgradeError
 from mpgrade.model import Cell, CellKind, Submission
 
-__all__ = ["SubmissionError", "load", "question_id_from_label"]
+__all__ = ["SubmissionError", "load", "question_id_from_label", "unreadable"]
 
 
 class SubmissionError(MpgradeError):
     """The file cannot be read as a submission; the message is one line naming the file."""
+
+
+def unreadable(problem: str) -> str:
+    """What a student reads when their file cannot be graded: theirs to fix, and how."""
+    flat = " ".join(problem.split()).rstrip(".")
+    return f"Your file could not be read: {flat}. Re-save it (or export it again) and resubmit."
 
 
 # File signatures, so that a PDF or a Word file handed in by mistake gets a useful message.

@@ -23,11 +23,23 @@ from mpgrade.batch.discover import (
     find_submissions,
     remove_scratch,
 )
-from mpgrade.batch.gradebook import write_canvas, write_grades, write_moodle
+from mpgrade.batch.gradebook import (
+    CsvStyle,
+    write_canvas,
+    write_grades,
+    write_moodle_gradebook,
+    write_moodle_worksheet,
+)
 from mpgrade.batch.options import BatchError, BatchOptions, BatchResult
 from mpgrade.batch.progress import Reporter, make_reporter
-from mpgrade.batch.record import Record, Row, error_record
-from mpgrade.batch.roster import RosterError, RosterIndex, Student, load_roster
+from mpgrade.batch.record import Record, Row
+from mpgrade.batch.roster import (
+    RosterError,
+    RosterIndex,
+    Student,
+    canvas_assignment_columns,
+    load_roster,
+)
 from mpgrade.batch.runner import (
     LocalExecutor,
     default_workers,
@@ -36,31 +48,32 @@ from mpgrade.batch.runner import (
 )
 from mpgrade.batch.store import Store, cache_key, file_sha256, spec_hash, write_atomic
 from mpgrade.batch.summary import build_summary, summary_json, summary_markdown
-from mpgrade.batch.work import Outcome, Task, max_score
+from mpgrade.batch.work import Outcome, Task, max_score, ungradable_outcome
+from mpgrade.formats import REPORT_NAMES
+from mpgrade.formats import get as get_format
 from mpgrade.model import Question
 from mpgrade.report import render_summary_html
 
 __all__ = ["BatchError", "BatchOptions", "BatchResult", "grade_class"]
 
-REPORT_EXT = {"html": "html", "markdown": "md", "text": "txt"}
-
 
 def grade_class(options: BatchOptions) -> BatchResult:
     """Grade every submission under ``options.inputs`` into ``options.outdir``."""
     started = time.monotonic()
-    if options.report_format not in REPORT_EXT:
-        raise BatchError(f"report format must be one of {', '.join(REPORT_EXT)}")
+    if options.report_format not in REPORT_NAMES:
+        raise BatchError(f"report format must be one of {', '.join(REPORT_NAMES)}")
+    style = _csv_style(options.csv_encoding)
     roster = _roster(options.roster)
-    store = Store(options.outdir, REPORT_EXT[options.report_format])
+    store = Store(options.outdir, get_format(options.report_format).extension)
     scratch = store.state / f"scratch-{os.getpid()}"
     reporter = make_reporter(options.progress)
     result: BatchResult | None = None
     try:
         with store.lock():
-            result = _grade(options, store, scratch, roster, reporter, started)
+            result = _grade(options, store, scratch, roster, style, reporter, started)
         return result
     finally:
-        reporter.stop(result.summary_line if result else None)
+        reporter.stop(result.closing_lines() if result else None)
         remove_scratch(scratch)
 
 
@@ -69,6 +82,7 @@ def _grade(
     store: Store,
     scratch: Path,
     roster: RosterIndex | None,
+    style: CsvStyle,
     reporter: Reporter,
     started: float,
 ) -> BatchResult:
@@ -94,10 +108,20 @@ def _grade(
     except KeyboardInterrupt:
         interrupted = True
     with no_interrupts():
-        return _finish(options, store, plan, roster, tasks, done, skipped, interrupted, started)
+        return _finish(options, store, plan, roster, style, tasks, done, skipped, interrupted, started)
 
 
 # --------------------------------------------------------------------------- planning
+
+
+def _csv_style(encoding: str) -> CsvStyle:
+    import codecs
+
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise BatchError(f"--csv-encoding {encoding}: unknown encoding") from None
+    return CsvStyle(encoding)
 
 
 def _roster(path: Path | None) -> RosterIndex | None:
@@ -138,22 +162,27 @@ def _tasks(plan: _Plan, store: Store, spec: str, options: BatchOptions) -> tuple
     """Tasks for what changed; discovery problems are written as error rows at once."""
     tasks: list[Task] = []
     skipped = 0
-    max_score = _max_score(options)
     for entry in plan.entries:
         if entry.path is None:
-            store.save(Outcome(error_record(entry.student, "", entry.source, entry.error, max_score)))
+            store.save(_ungradable(options, entry.student, entry.source, entry.error))
             continue
         try:
             key = cache_key(file_sha256(entry.path), spec)
         except OSError as exc:
-            reason = f"cannot read the file: {exc.strerror or exc}"
-            store.save(Outcome(error_record(entry.student, "", entry.source, reason, max_score)))
+            reason = f"{entry.source}: cannot be read ({exc.strerror or exc})"
+            store.save(_ungradable(options, entry.student, entry.source, reason))
             continue
         if not options.force and store.is_current(entry.student, key):
             skipped += 1
             continue
         tasks.append(Task(entry.student, str(entry.path), entry.source, key))
     return tasks, skipped
+
+
+def _ungradable(options: BatchOptions, student: str, source: str, problem: str, fault: str = "file") -> Outcome:
+    return ungradable_outcome(
+        student, "", source, problem, options.assignment, options.grade, options.report_format, fault
+    )
 
 
 def _questions(options: BatchOptions) -> list[Question]:
@@ -193,49 +222,72 @@ def _finish(
     store: Store,
     plan: _Plan,
     roster: RosterIndex | None,
+    style: CsvStyle,
     tasks: list[Task],
     done: dict[str, str],
     skipped: int,
     interrupted: bool,
     started: float,
 ) -> BatchResult:
-    """Gradebooks and summary from the records on disk: after a full run or a Ctrl-C alike."""
+    """Gradebooks and summary from the records on disk: after a full run or a Ctrl-C alike.
+
+    Every student of the plan has a row: graded, error, missing, or pending (not graded
+    yet because the run was interrupted), so the counts always add up to the class.
+    """
     keys = {t.student: t.key for t in tasks}
+    max_score = _max_score(options)
     rows: list[Row] = []
     for entry in plan.entries:
         record = store.load(entry.student)
         stale = entry.student in keys and entry.student not in done and record and record.key != keys[entry.student]
-        if record is None or stale:
-            continue  # not graded yet (interrupted), or its old result is of an older file
+        if record is None or stale:  # not graded yet (interrupted), or its record is of an older file
+            note = "not graded yet: the run was interrupted" if interrupted else "not graded"
+            record = Record(entry.student, "", entry.source, "pending", 0.0, max_score, error=note)
         rows.append(_row(entry.student, record, entry, roster))
-    max_score = _max_score(options)
     for student in plan.missing:
-        record = Record(student.id, "", "", "missing", 0.0, max_score)
-        rows.append(_row(student.id, record, None, roster))
+        outcome = _ungradable(options, student.id, "", "no submission", "missing")
+        store.save(outcome)
+        rows.append(_row(student.id, outcome.record, None, roster))
     rows.sort(key=lambda r: r.student.lower())
+    counts = {status: sum(1 for r in rows if r.record.status == status) for status in ("error", "missing", "pending")}
+    graded = len(rows) - sum(counts.values())
+    incomplete = f"incomplete: {graded} of {len(rows)} graded" if counts["pending"] else ""
     questions = _questions(options)
     out = options.outdir
+    canvas_column, warnings = _canvas_column(options)
     written = [
-        write_grades(out / "grades.csv", rows, questions),
-        write_canvas(out / "canvas.csv", rows, _canvas_column(options), max_score),
-        write_moodle(out / "moodle.csv", rows, max_score),
+        write_grades(out / "grades.csv", rows, questions, style, incomplete),
+        write_canvas(out / "canvas.csv", rows, canvas_column, max_score, style),
     ]
-    pending = sum(1 for t in tasks if t.student not in done)
+    path, left_out = write_moodle_worksheet(out / "moodle-worksheet.csv", rows, max_score, style)
+    written.append(path)
+    if left_out:
+        warnings.append(
+            f"moodle-worksheet.csv: {left_out} of {len(rows)} students have no Moodle participant "
+            "number (give a Moodle grading worksheet as --roster); use moodle-gradebook.csv for them"
+        )
+    path, left_out = write_moodle_gradebook(out / "moodle-gradebook.csv", rows, options.assignment.title, style)
+    written.append(path)
+    if left_out:
+        warnings.append(f"moodle-gradebook.csv: {left_out} students without an email address or username left out")
     result = BatchResult(
         students=len(rows),
-        graded=sum(1 for status in done.values() if status != "error"),
+        graded=graded,
+        graded_now=sum(1 for status in done.values() if status not in ("error", "missing")),
         skipped=skipped,
-        errors=sum(1 for r in rows if r.record.status == "error"),
-        missing=len(plan.missing),
-        pending=pending,
+        errors=counts["error"],
+        missing=counts["missing"],
+        pending=counts["pending"],
         interrupted=interrupted,
         duration_s=time.monotonic() - started,
         outdir=out,
+        problems=tuple((r.student, r.record.status, r.record.error) for r in rows if not r.graded),
+        warnings=tuple(warnings),
     )
-    summary = build_summary(options.assignment, questions, rows, store.report_href)
+    summary = replace(build_summary(options.assignment, questions, rows, store.report_href), incomplete=incomplete)
     for name, text in (
         ("summary.json", summary_json(summary, result, rows)),
-        ("summary.md", summary_markdown(summary, result, rows)),
+        ("summary.md", summary_markdown(summary, result, rows, f"reports/<student>.{store.report_ext}")),
         ("summary.html", render_summary_html(summary)),
     ):
         write_atomic(out / name, text)
@@ -260,6 +312,21 @@ def _row(student: str, record: Record, entry: Entry | None, roster: RosterIndex 
     )
 
 
-def _canvas_column(options: BatchOptions) -> str:
+def _canvas_column(options: BatchOptions) -> tuple[str, list[str]]:
+    """The Canvas gradebook header: ``Title (id)`` matches an existing assignment by its id.
+
+    The id is ``--canvas-assignment-id``, else the column of a Canvas gradebook export given
+    as the roster (the one titled like the assignment, or its only assignment column).
+    """
     a = options.assignment
-    return f"{a.title} ({options.canvas_assignment_id or a.id})"
+    if options.canvas_assignment_id:
+        return f"{a.title} ({options.canvas_assignment_id})", []
+    columns = canvas_assignment_columns(options.roster) if options.roster else ()
+    same = [c for c, title in columns if title.strip().lower() == a.title.strip().lower()]
+    if len(same) == 1 or len(columns) == 1:
+        return (same or [columns[0][0]])[0], []
+    hint = f" (the roster has {len(columns)} assignment columns: give one's id)" if columns else ""
+    return a.title, [
+        "canvas.csv: no Canvas assignment id, so importing it creates a new assignment; "
+        f"give --canvas-assignment-id or a Canvas gradebook export as --roster{hint}"
+    ]

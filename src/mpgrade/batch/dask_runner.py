@@ -62,7 +62,7 @@ def run_dask(
             try:
                 outcome = future.result()
             except Exception as exc:  # the worker died, or the task was lost on the way
-                outcome = lost_outcome(task, f"Dask task failed: {type(exc).__name__}: {exc}", assignment, options)
+                outcome = lost_outcome(task, f"Dask task failed: {type(exc).__name__}: {exc}", assignment, options, fmt)
             on_outcome(outcome)
             for nxt in _take(todo, 1):
                 running.add(_submit(client, futures, nxt, spec, fmt))

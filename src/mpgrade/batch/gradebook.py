@@ -1,8 +1,14 @@
 """Gradebook CSVs: our own ``grades.csv`` and the import formats of Canvas and Moodle.
 
-Scores of rows that could not be graded (error, missing) are left blank in the LMS
+Scores of rows without a grade (error, missing, pending) are left blank in the LMS
 files: an LMS import leaves a blank cell alone, so a file we could not read never
 overwrites a grade a teacher entered by hand with a zero.
+
+Every file is written for spreadsheets too: UTF-8 with a byte-order mark by default (so
+Excel shows accented names rightly; Canvas and Moodle skip the mark), and every text
+cell that a spreadsheet would take for a formula (starting with ``= + - @``, a tab or a
+carriage return) is prefixed with ``'``, as OWASP advises against CSV injection: names
+and file stems come from students.
 """
 
 from __future__ import annotations
@@ -10,11 +16,20 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from mpgrade.batch.record import Row
 from mpgrade.batch.store import write_atomic
 from mpgrade.model import Question
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+@dataclass(frozen=True)
+class CsvStyle:
+    encoding: str = "utf-8-sig"  # "utf-8-sig" writes the BOM; any Python codec name
 
 
 def num(x: float) -> str:
@@ -22,23 +37,42 @@ def num(x: float) -> str:
     return f"{round(x, 4):g}"
 
 
-def _write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[str]]) -> Path:
+def cell(text: str) -> str:
+    """Text a spreadsheet shows as text, never runs as a formula."""
+    return f"'{text}" if text.startswith(FORMULA_START) else text
+
+
+def _write_csv(
+    path: Path, header: Sequence[str], rows: Sequence[Sequence[str]], style: CsvStyle
+) -> Path:
+    """``rows`` hold text cells (neutralised here) except those made by ``num`` (safe)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    write_atomic(path, buf.getvalue())
+    writer.writerow([cell(h) for h in header])
+    writer.writerows([cell(c) for c in row] for row in rows)
+    write_atomic(path, buf.getvalue(), encoding=style.encoding)
     return path
 
 
-def write_grades(path: Path, rows: Sequence[Row], questions: Sequence[Question]) -> Path:
-    """student, name, one column per question, total, max, status, notes."""
+def write_grades(
+    path: Path,
+    rows: Sequence[Row],
+    questions: Sequence[Question],
+    style: CsvStyle = CsvStyle(),
+    incomplete: str = "",
+) -> Path:
+    """student, name, one column per question, total, max, status, notes.
+
+    After an interrupted run every row not graded yet is there as ``pending`` and its
+    note says so; ``incomplete`` ("incomplete: 5 of 14 graded") is added to every note.
+    """
     header = ["student", "name", *(q.id for q in questions), "total", "max", "status", "notes"]
     lines = []
     for row in rows:
         rec = row.record
         scores = {q.id: q.score for q in rec.questions}
         graded = row.graded
+        notes = notes_of(row) + ([incomplete] if incomplete else [])
         lines.append([
             row.student,
             row.name,
@@ -46,9 +80,9 @@ def write_grades(path: Path, rows: Sequence[Row], questions: Sequence[Question])
             num(rec.score) if graded else "",
             num(rec.max_score),
             rec.status,
-            "; ".join(notes_of(row)),
+            "; ".join(notes),
         ])
-    return _write_csv(path, header, lines)
+    return _write_csv(path, header, lines, style)
 
 
 def notes_of(row: Row) -> list[str]:
@@ -58,8 +92,11 @@ def notes_of(row: Row) -> list[str]:
     return notes
 
 
-def write_canvas(path: Path, rows: Sequence[Row], column: str, max_score: float) -> Path:
-    """Canvas gradebook import: matched on ID, SIS User ID or SIS Login ID."""
+def write_canvas(
+    path: Path, rows: Sequence[Row], column: str, max_score: float, style: CsvStyle = CsvStyle()
+) -> Path:
+    """Canvas gradebook import: rows matched on ID, SIS User ID or SIS Login ID; the
+    column matches an existing assignment only when it ends in ``(<assignment id>)``."""
     header = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", column]
     lines = [["Points Possible", "", "", "", "", num(max_score)]]
     for row in rows:
@@ -72,20 +109,94 @@ def write_canvas(path: Path, rows: Sequence[Row], column: str, max_score: float)
         )
         score = num(row.record.score) if row.graded else ""
         lines.append([row.name or row.student, canvas_id, sis_user, sis_login, r.section if r else "", score])
-    return _write_csv(path, header, lines)
+    return _write_csv(path, header, lines, style)
 
 
-def write_moodle(path: Path, rows: Sequence[Row], max_score: float) -> Path:
-    """Moodle's offline grading worksheet: "Participant <id>" identifiers, grade, feedback."""
-    header = ["Identifier", "Full name", "Email address", "Grade", "Maximum Grade", "Feedback comments"]
-    lines = []
+# The columns of Moodle's "Download grading worksheet" (an assignment with file
+# submissions and feedback comments, identity field email), in Moodle's order.
+MOODLE_WORKSHEET = (
+    "Identifier",
+    "Full name",
+    "Email address",
+    "Status",
+    "Grade",
+    "Maximum Grade",
+    "Grade can be changed",
+    "Last modified (submission)",
+    "Last modified (grade)",
+    "Feedback comments",
+)
+
+
+def write_moodle_worksheet(
+    path: Path,
+    rows: Sequence[Row],
+    max_score: float,
+    style: CsvStyle = CsvStyle(),
+    now: datetime | None = None,
+) -> tuple[Path, int]:
+    """Moodle's offline grading worksheet, for the assignment's "Upload grading worksheet".
+
+    Moodle matches a row by ``Identifier`` ("Participant <n>", the assignment's own number
+    for the student, known only from a worksheet or a Moodle download), and keeps a grade
+    changed in Moodle after ``Last modified (grade)``, here the time of writing. Rows
+    without a participant number cannot be imported and are left out; their count is
+    returned.
+    """
+    stamp = moodle_date(now or datetime.now().astimezone())
+    lines, left_out = [], 0
     for row in rows:
         r, ident = row.roster, row.identity
         moodle_id = (r.moodle_id if r else "") or (ident.student if ident and ident.layout == "moodle" else "")
-        identifier = f"Participant {moodle_id}" if moodle_id else row.student
+        if not moodle_id.isdigit():
+            left_out += 1
+            continue
+        graded = row.graded
+        lines.append([
+            f"Participant {moodle_id}",
+            row.name or row.student,
+            row.email,
+            "No submission" if row.record.status == "missing" else "Submitted for grading",
+            num(row.record.score) if graded else "",
+            num(max_score),
+            "Yes",
+            "-",
+            stamp if graded else "-",
+            feedback_line(row),
+        ])
+    return _write_csv(path, MOODLE_WORKSHEET, lines, style), left_out
+
+
+def write_moodle_gradebook(
+    path: Path, rows: Sequence[Row], title: str, style: CsvStyle = CsvStyle()
+) -> tuple[Path, int]:
+    """For the course gradebook's "Import > CSV file": map ``Email address`` (or
+    ``Username``) to the user, the score column to the grade item, and ``Feedback`` to its
+    feedback. Moodle rejects the whole import when one row's user is unknown, so rows with
+    neither email nor username are left out; their count is returned."""
+    header = ["Email address", "Username", "Full name", title, "Feedback"]
+    lines, left_out = [], 0
+    for row in rows:
+        username = row.roster.sis_login_id if row.roster else ""
+        if not (row.email or username):
+            left_out += 1
+            continue
         score = num(row.record.score) if row.graded else ""
-        lines.append([identifier, row.name, row.email, score, num(max_score), feedback_line(row)])
-    return _write_csv(path, header, lines)
+        lines.append([row.email, username, row.name or row.student, score, feedback_line(row)])
+    return _write_csv(path, header, lines, style), left_out
+
+
+def moodle_date(when: datetime) -> str:
+    """A date as Moodle writes it in a worksheet (and reads back with strtotime):
+    "Wednesday, 2 December 2026, 5:32 AM"."""
+    hour = when.hour % 12 or 12
+    days = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+    months = ("January", "February", "March", "April", "May", "June", "July", "August",
+              "September", "October", "November", "December")
+    return (
+        f"{days[when.weekday()]}, {when.day} {months[when.month - 1]} {when.year}, "
+        f"{hour}:{when.minute:02d} {'AM' if when.hour < 12 else 'PM'}"
+    )
 
 
 def feedback_line(row: Row) -> str:
@@ -93,6 +204,8 @@ def feedback_line(row: Row) -> str:
     rec = row.record
     if rec.status == "missing":
         return "No submission was found."
+    if rec.status == "pending":
+        return ""
     if rec.status == "error":
         return f"Your submission could not be graded: {rec.error}"
     parts = [f"Score {num(rec.score)}/{num(rec.max_score)}."]

@@ -24,29 +24,47 @@ class BatchOptions:
     roster: Path | None = None
     dask: str | None = None  # scheduler address; None = local worker processes
     progress: bool | None = None  # None: live on a terminal, one final line otherwise; False: silent
-    report_format: str = "html"  # per-student report: "html" | "markdown" | "text"
+    report_format: str = "html"  # per-student report: a name of ``mpgrade.formats.REPORT_NAMES``
     canvas_assignment_id: str | None = None  # Canvas' numeric id for the gradebook column
+    csv_encoding: str = "utf-8-sig"  # of the gradebook CSVs; the BOM makes Excel read UTF-8
 
 
 @dataclass(frozen=True)
 class BatchResult:
-    students: int  # rows of grades.csv
-    graded: int  # submissions graded in this run
-    skipped: int  # unchanged since a previous run: result reused
-    errors: int  # rows with status "error"
+    """The class as the output folder now holds it; the counts add up to ``students``:
+    ``students == graded + errors + missing + pending``."""
+
+    students: int  # rows of grades.csv: every submitter, and roster students who submitted nothing
+    graded: int  # rows with a score (this run or an earlier one)
+    graded_now: int  # of those, graded in this run
+    skipped: int  # rows whose stored result was reused: the file had not changed
+    errors: int  # rows with status "error": the submission could not be graded
     missing: int  # roster students with no submission
-    pending: int  # submissions left ungraded because the run was interrupted
+    pending: int  # submitters not graded yet because the run was interrupted
     interrupted: bool
     duration_s: float
     outdir: Path
     written: tuple[Path, ...] = field(default=())  # class-level files (CSVs, summaries)
+    problems: tuple[tuple[str, str, str], ...] = ()  # (student, status, why) of each row without a score
+    warnings: tuple[str, ...] = ()  # about the gradebook files (an LMS id that could not be found, ...)
 
     @property
     def summary_line(self) -> str:
-        state = f"interrupted, {self.pending} left" if self.interrupted else "done"
+        state = f"interrupted, incomplete: {self.graded} of {self.students} graded" if self.interrupted else "done"
         return (
-            f"mpgrade grade: {state}: {self.students} students, {self.graded} graded, "
-            f"{self.skipped} unchanged, {self.errors} error{'' if self.errors == 1 else 's'}, "
-            f"{self.missing} missing "
+            f"mpgrade grade: {state}: {self.students} students: {self.graded} graded, "
+            f"{self.errors} error{'' if self.errors == 1 else 's'}, {self.missing} missing, "
+            f"{self.pending} pending; this run graded {self.graded_now} and reused {self.skipped}, "
             f"in {self.duration_s:.1f} s -> {self.outdir}"
         )
+
+    def closing_lines(self, limit: int = 20) -> list[str]:
+        """The summary line, who could not be graded and why, and the gradebook warnings."""
+        lines = [self.summary_line]
+        if self.problems:
+            lines.append("not graded:")
+            lines += [f"  {student} [{status}]: {why or status}" for student, status, why in self.problems[:limit]]
+            if len(self.problems) > limit:
+                lines.append(f"  ... and {len(self.problems) - limit} more (see grades.csv)")
+        lines += [f"warning: {w}" for w in self.warnings]
+        return lines

@@ -67,12 +67,13 @@ class Reporter:
         if self._progress is not None and self._task_id is not None:
             self._progress.update(self._task_id, advance=1, counts=self._counts())
 
-    def stop(self, line: str | None) -> None:
-        """Leave the terminal as it was; print ``line`` (None after a failure) when asked to."""
+    def stop(self, lines: list[str] | None) -> None:
+        """Leave the terminal as it was; print ``lines`` (None after a failure) when asked to."""
         if self._progress is not None:
             self._progress.stop()
-        if self.final_line and line:
-            self.console.print(line, highlight=False, soft_wrap=True)
+        if self.final_line and lines:
+            for line in lines:
+                self.console.print(Text(line), highlight=False, soft_wrap=True)
 
     def _counts(self) -> str:
         c = self.counts

@@ -16,7 +16,7 @@ from mpgrade.batch.roster import Student
 from mpgrade.model import QuestionResult, Report
 from mpgrade.report.summary import failure_reasons
 
-RowStatus = str  # "passed" | "partial" | "failed" | "error" | "missing"
+RowStatus = str  # "passed" | "partial" | "failed" | "error" | "missing" | "pending"
 
 
 @dataclass(frozen=True)
@@ -85,10 +85,6 @@ def record_from_report(report: Report, student: str, key: str, source: str) -> R
     )
 
 
-def error_record(student: str, key: str, source: str, error: str, max_score: float) -> Record:
-    return Record(student, key, source, "error", 0.0, max_score, error=error)
-
-
 def _question(q: QuestionResult) -> QuestionRow:
     return QuestionRow(q.id, q.title, q.kind, q.status, q.score, q.max_score, reasons_of(q))
 
@@ -118,4 +114,7 @@ class Row:
 
     @property
     def graded(self) -> bool:
-        return self.record.status not in ("error", "missing")
+        return self.record.status not in UNGRADED
+
+
+UNGRADED = ("error", "missing", "pending")  # row statuses without a score

@@ -107,6 +107,27 @@ def _student(cells: dict[str, str], canvas: bool) -> Student | None:
     )
 
 
+_CANVAS_FIXED = {"student", "id", "sis user id", "sis login id", "section", "integration id", "root account"}
+_CANVAS_ASSIGNMENT = re.compile(r"^(?P<title>.*\S)\s*\((?P<id>\d+)\)$")
+
+
+def canvas_assignment_columns(path: Path) -> tuple[tuple[str, str], ...]:
+    """(header, title) of each assignment column of a Canvas gradebook export, whose header
+    ends in the assignment's numeric id: ``Processes and pools (12345)``."""
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            header = next(csv.reader(f), [])
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return ()
+    out = []
+    for h in header:
+        name = h.strip()
+        match = _CANVAS_ASSIGNMENT.match(name)
+        if match and name.lower() not in _CANVAS_FIXED:
+            out.append((name, match.group("title")))
+    return tuple(out)
+
+
 class RosterIndex:
     """Looks up the roster row of a submission's identifier."""
 

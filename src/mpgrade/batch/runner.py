@@ -113,7 +113,7 @@ class LocalExecutor:
                 assert task is not None
                 self._retire(worker)
                 reason = f"grading took longer than {self.deadline_s:g} s; its worker was stopped"
-                on_outcome(lost_outcome(task, reason, self.assignment, self.options))
+                on_outcome(lost_outcome(task, reason, self.assignment, self.options, self.fmt))
 
     def worker_pids(self) -> list[int]:
         """Pids of the live workers (their trees are what ``shutdown`` kills)."""
@@ -189,7 +189,7 @@ class LocalExecutor:
             if task is None:
                 return None
             reason = f"the grading worker died (exit code {code}){_last_line(worker.log)}"
-            return lost_outcome(task, reason, self.assignment, self.options)
+            return lost_outcome(task, reason, self.assignment, self.options, self.fmt)
         worker.task = None
         return outcome
 

@@ -24,7 +24,7 @@ from mpgrade.batch.record import Record
 from mpgrade.batch.work import Outcome
 from mpgrade.model import Assignment, GradeOptions
 
-RESULTS, REPORTS, STATE = "results", "reports", ".mpgrade"
+RESULTS, REPORTS, LTI, STATE = "results", "reports", "lti", ".mpgrade"
 
 
 def safe_name(student: str) -> str:
@@ -66,7 +66,7 @@ class Store:
     def __init__(self, outdir: Path, report_ext: str = "html") -> None:
         self.outdir = outdir
         self.report_ext = report_ext
-        for sub in (RESULTS, REPORTS, f"{STATE}/records", f"{STATE}/logs"):
+        for sub in (RESULTS, REPORTS, LTI, f"{STATE}/records", f"{STATE}/logs"):
             (outdir / sub).mkdir(parents=True, exist_ok=True)
 
     @contextmanager
@@ -94,6 +94,9 @@ class Store:
     def report_path(self, student: str) -> Path:
         return self.outdir / REPORTS / f"{safe_name(student)}.{self.report_ext}"
 
+    def lti_path(self, student: str) -> Path:
+        return self.outdir / LTI / f"{safe_name(student)}.json"
+
     def report_href(self, student: str) -> str:
         return f"{REPORTS}/{safe_name(student)}.{self.report_ext}"
 
@@ -119,20 +122,27 @@ class Store:
         """Write one student's files, record last (the record is the commit marker)."""
         student = outcome.record.student
         self.record_path(student).unlink(missing_ok=True)
-        if outcome.result is not None and outcome.report is not None:
-            write_atomic(self.result_path(student), json.dumps(outcome.result, indent=1) + "\n")
-            write_atomic(self.report_path(student), outcome.report)
-        else:  # no stale result of an older file may stand next to an error row
-            self.result_path(student).unlink(missing_ok=True)
-            self.report_path(student).unlink(missing_ok=True)
+        files = (
+            (self.result_path(student), None if outcome.result is None else json.dumps(outcome.result, indent=1) + "\n"),
+            (self.report_path(student), outcome.report),
+            (self.lti_path(student), outcome.lti),
+        )
+        for path, text in files:
+            if text is None:  # no stale file of an older submission may stand next to this row
+                path.unlink(missing_ok=True)
+            else:
+                write_atomic(path, text)
         write_atomic(self.record_path(student), json.dumps(outcome.record.to_dict()) + "\n")
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write to a sibling temporary file, then rename: readers see the old or the new file."""
+def write_atomic(path: Path, text: str, encoding: str = "utf-8") -> None:
+    """Write to a sibling temporary file, then rename: readers see the old or the new file.
+
+    A character ``encoding`` cannot hold becomes ``?``: a name garbled in a legacy code
+    page is better than a gradebook not written."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+        with os.fdopen(fd, "w", encoding=encoding, errors="replace", newline="") as f:
             f.write(text)
         os.replace(tmp, path)
     except BaseException:

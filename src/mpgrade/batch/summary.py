@@ -13,16 +13,21 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from datetime import datetime, timezone
-from pathlib import PurePath
 from typing import Any
 
 from mpgrade import __version__
-from mpgrade.batch.gradebook import notes_of, num
+from mpgrade.batch.gradebook import notes_of
 from mpgrade.batch.options import BatchResult
 from mpgrade.batch.record import Row
 from mpgrade.model import Assignment, Question
-from mpgrade.report import ClassSummary, FailureReason, QuestionSummary, StudentRow
-from mpgrade.report.summary import STATUSES, histogram
+from mpgrade.report import (
+    ClassSummary,
+    FailureReason,
+    QuestionSummary,
+    StudentRow,
+    render_summary_markdown,
+)
+from mpgrade.report.summary import STATUSES, AttentionRow, BatchFacts, histogram
 
 TOP_PER_QUESTION, TOP_OVERALL, EXAMPLES = 5, 10, 3
 ATTENTION_LIMIT = 40  # rows listed under "Needs a look"; the rest are in grades.csv
@@ -42,7 +47,7 @@ def build_summary(
             score=r.record.score if r.graded else None,
             max_score=max_score,
             statuses={q.id: q.status for q in r.record.questions},
-            report_href=href(r.student) if r.graded else None,
+            report_href=href(r.student) if r.record.status != "pending" else None,
             error=None if r.graded else (r.record.error or r.record.status),
         )
         for r in rows
@@ -105,12 +110,15 @@ def summary_json(summary: ClassSummary, result: BatchResult, rows: Sequence[Row]
     data: dict[str, Any] = asdict(summary)
     data["batch"] = {
         "students": result.students,
-        "graded_this_run": result.graded,
+        "graded": result.graded,
+        "graded_this_run": result.graded_now,
         "unchanged": result.skipped,
         "errors": result.errors,
         "missing": result.missing,
         "pending": result.pending,
         "interrupted": result.interrupted,
+        "incomplete": summary.incomplete,
+        "warnings": list(result.warnings),
         "duration_s": round(result.duration_s, 3),
         "row_status_counts": dict(Counter(r.record.status for r in rows)),
     }
@@ -118,68 +126,27 @@ def summary_json(summary: ClassSummary, result: BatchResult, rows: Sequence[Row]
     return json.dumps(data, indent=1) + "\n"
 
 
-def _report_suffix(summary: ClassSummary) -> str:
-    """The per-student report extension actually written (html, md or txt)."""
-    return next((PurePath(s.report_href).suffix for s in summary.students if s.report_href), ".html")
-
-
-def summary_markdown(summary: ClassSummary, result: BatchResult, rows: Sequence[Row]) -> str:
-    """The one-minute read: headline numbers, per-question table, top problems, who needs a look."""
-    out = [f"# {summary.assignment_title}: class summary", ""]
-    counts = Counter(r.record.status for r in rows)
-    graded = sum(1 for r in rows if r.graded)
-    out.append(
-        f"**{_n(len(rows), 'student')}** · {graded} graded · {_n(counts['error'], 'error')} · "
-        f"{counts['missing']} missing · mean **{num(summary.mean_score)}** / {num(summary.max_score)} · "
-        f"median {num(summary.median_score)}"
-    )
-    out.append("")
-    if result.interrupted:
-        out += [
-            f"> Interrupted: {result.pending} submissions are not graded yet. "
-            "Run the same command again to grade only those.",
-            "",
-        ]
-    out += ["## Questions", ""]
-    shown = [s for s in STATUSES if any(q.status_counts.get(s) for q in summary.questions)]
-    out.append("| question | pass rate | mean | " + " | ".join(s.replace("_", " ") for s in shown) + " |")
-    out.append("|---|---:|---:|" + "---:|" * len(shown))
-    for q in summary.questions:
-        cells = " | ".join(str(q.status_counts.get(s, 0)) for s in shown)
-        out.append(
-            f"| {q.id} {q.title} | {q.pass_rate:.0%} | {num(q.mean_score)} / {num(q.max_score)} | {cells} |"
-        )
-    out.append("")
-    if summary.top_failures:
-        out += ["## Most common problems", ""]
-        for i, f in enumerate(summary.top_failures, 1):
-            more = " …" if f.count > len(f.examples) else ""
-            out.append(
-                f"{i}. **{f.question}: {f.label}** (`{f.key}`): {_n(f.count, 'student')}, "
-                f"e.g. {', '.join(f.examples)}{more}"
-            )
-        out.append("")
-    out += ["## Scores", "", "```"]
-    top = max((b.count for b in summary.histogram), default=0)
-    for b in summary.histogram:
-        bar = "#" * (round(30 * b.count / top) if top else 0)
-        out.append(f"{num(b.low):>6} - {num(b.high):<6} {bar} {b.count}")
-    out += ["```", ""]
+def summary_markdown(summary: ClassSummary, result: BatchResult, rows: Sequence[Row], report_href: str) -> str:
+    """The one-minute read (``summary.md.j2``); ``report_href`` shows where reports are."""
     attention = [r for r in rows if notes_of(r) or not r.graded]
-    if attention:
-        out += ["## Needs a look", ""]
-        for r in attention[:ATTENTION_LIMIT]:
-            label = f"{r.student} ({r.name})" if r.name and r.name != r.student else r.student
-            out.append(f"- **{label}** [{r.record.status}]: {'; '.join(notes_of(r)) or 'no submission'}")
-        if len(attention) > ATTENTION_LIMIT:
-            out.append(f"- … and {len(attention) - ATTENTION_LIMIT} more: see the notes column of `grades.csv`")
-        out.append("")
-    out.append(
-        "Files: `grades.csv`, `canvas.csv`, `moodle.csv`, `summary.html`, "
-        f"`results/<student>.json`, `reports/<student>{_report_suffix(summary)}`."
+    facts = BatchFacts(
+        students=result.students,
+        graded=result.graded,
+        errors=result.errors,
+        missing=result.missing,
+        pending=result.pending,
+        attention=tuple(
+            AttentionRow(
+                f"{r.student} ({r.name})" if r.name and r.name != r.student else r.student,
+                r.record.status,
+                "; ".join(notes_of(r)) or "no submission",
+            )
+            for r in attention[:ATTENTION_LIMIT]
+        ),
+        attention_more=max(0, len(attention) - ATTENTION_LIMIT),
+        files=(
+            "grades.csv", "canvas.csv", "moodle-worksheet.csv", "moodle-gradebook.csv",
+            "summary.html", "results/<student>.json", report_href, "lti/<student>.json",
+        ),
     )
-    return "\n".join(out) + "\n"
-
-
-def _n(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
+    return render_summary_markdown(summary, facts)

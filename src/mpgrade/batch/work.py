@@ -12,8 +12,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from mpgrade.batch.record import Record, error_record, record_from_report
-from mpgrade.model import Assignment, GradeOptions
+from mpgrade import __version__
+from mpgrade.batch.record import Record, record_from_report
+from mpgrade.model import Assignment, GradeOptions, Ungradable
 
 
 @dataclass(frozen=True)
@@ -28,8 +29,9 @@ class Task:
 @dataclass(frozen=True)
 class Outcome:
     record: Record
-    result: dict[str, Any] | None = None  # schema v1 JSON, with "student"
+    result: dict[str, Any] | None = None  # the JSON result (docs/schema.md), with "student"
     report: str | None = None  # the rendered per-student report
+    lti: str | None = None  # the LTI score (``--format lti``) of the student
 
 
 def grade_task(task: Task, assignment: Assignment, options: GradeOptions, fmt: str = "html") -> Outcome:
@@ -38,7 +40,6 @@ def grade_task(task: Task, assignment: Assignment, options: GradeOptions, fmt: s
     from mpgrade.report import render, to_json
     from mpgrade.submission import SubmissionError
 
-    out_of = max_score(assignment, options)
     try:
         if task.content is None:
             report = grade_file(task.path, assignment, options)
@@ -48,18 +49,55 @@ def grade_task(task: Task, assignment: Assignment, options: GradeOptions, fmt: s
                 local.write_bytes(task.content)
                 report = grade_file(local, assignment, options)
     except SubmissionError as exc:
-        return Outcome(error_record(task.student, task.key, task.source, _one_line(exc), out_of))
+        return ungradable_outcome(task.student, task.key, task.source, _one_line(exc), assignment, options, fmt)
     except Exception as exc:  # a grader bug must cost one row, not the class
         reason = f"internal error of mpgrade: {type(exc).__name__}: {_one_line(exc)}"
-        return Outcome(error_record(task.student, "", task.source, reason, out_of))
+        return ungradable_outcome(task.student, "", task.source, reason, assignment, options, fmt, "grader")
     report = replace(report, submission_path=task.source, student=task.student)
     record = record_from_report(report, task.student, task.key, task.source)
-    return Outcome(record, to_json(report), render(report, fmt, color=False))
+    return Outcome(record, to_json(report), render(report, fmt, color=False), render(report, "lti"))
 
 
-def lost_outcome(task: Task, reason: str, assignment: Assignment, options: GradeOptions) -> Outcome:
+def lost_outcome(
+    task: Task, reason: str, assignment: Assignment, options: GradeOptions, fmt: str = "html"
+) -> Outcome:
     """The row of a task whose worker died or hung: worth retrying, so never cached."""
-    return Outcome(error_record(task.student, "", task.source, reason, max_score(assignment, options)))
+    return ungradable_outcome(task.student, "", task.source, reason, assignment, options, fmt, "grader")
+
+
+def ungradable_outcome(
+    student: str,
+    key: str,
+    source: str,
+    problem: str,
+    assignment: Assignment,
+    options: GradeOptions,
+    fmt: str = "html",
+    fault: str = "file",
+) -> Outcome:
+    """An error (or missing) row with its JSON result, report and LTI score all the same.
+
+    ``problem`` is what the teacher reads in the gradebook; the student's files say what
+    to do about it, by ``fault``: "file" (theirs to fix), "grader" (not their score) or
+    "missing" (nothing handed in).
+    """
+    from mpgrade.report import error_json, render_error
+    from mpgrade.submission import unreadable
+
+    out_of = max_score(assignment, options)
+    missing = fault == "missing"
+    if missing:
+        reason = "No submission was found."
+    elif fault == "file":
+        reason = unreadable(problem)
+    else:
+        reason = f"The grader failed on your submission ({problem}); this is not your score."
+    u = Ungradable(
+        assignment.id, assignment.title, out_of, reason, source, None, student, missing, __version__
+    )
+    status = "missing" if missing else "error"
+    record = Record(student, key, source, status, 0.0, out_of, error=problem if not missing else "")
+    return Outcome(record, error_json(u), render_error(u, fmt), render_error(u, "lti"))
 
 
 def max_score(assignment: Assignment, options: GradeOptions) -> float:

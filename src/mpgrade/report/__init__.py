@@ -1,6 +1,7 @@
 """Renderers from a ``Report`` to what people and systems read.
 
-``render(report, fmt)`` is the one entry point the CLI needs; the JSON contract
+``render(report, fmt)`` and ``render_error(ungradable, fmt)`` are the entry points the
+CLI needs (the formats themselves are the table in ``mpgrade.formats``); the JSON contract
 (``to_json``/``validate_json``), Gradescope's results.json (``render_gradescope``) and the
 class overview (``ClassSummary``/``render_summary_html``) are public for
 batch grading and LMS integrations. A renderer never runs code: it only reads the report.
@@ -8,12 +9,12 @@ batch grading and LMS integrations. A renderer never runs code: it only reads th
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from mpgrade.model import Report
+from mpgrade.formats import NAMES, get
+from mpgrade.model import Report, Ungradable
 from mpgrade.report.gradescope import render_gradescope
-from mpgrade.report.jsonout import SchemaError, load_schema, to_json, validate_json
+from mpgrade.report.jsonout import SchemaError, error_json, load_schema, to_json, validate_json
 from mpgrade.report.summary import (
     ClassSummary,
     FailureReason,
@@ -21,10 +22,9 @@ from mpgrade.report.summary import (
     QuestionSummary,
     StudentRow,
 )
-from mpgrade.report.templated import render_html, render_markdown, render_summary_html
-from mpgrade.report.text import render_text
+from mpgrade.report.templated import render_summary_html, render_summary_markdown
 
-FORMATS = ("text", "json", "html", "markdown", "gradescope")
+FORMATS = NAMES
 
 __all__ = [
     "FORMATS",
@@ -34,10 +34,13 @@ __all__ = [
     "QuestionSummary",
     "SchemaError",
     "StudentRow",
+    "error_json",
     "load_schema",
     "render",
+    "render_error",
     "render_gradescope",
     "render_summary_html",
+    "render_summary_markdown",
     "to_json",
     "validate_json",
 ]
@@ -46,15 +49,10 @@ __all__ = [
 def render(
     report: Report, fmt: str, templates: Path | None = None, color: bool | None = None
 ) -> str:
-    """``report`` as ``fmt`` (one of ``FORMATS``); ``templates`` overrides bundled templates."""
-    if fmt == "text":
-        return render_text(report, color=color)
-    if fmt == "json":
-        return json.dumps(to_json(report), indent=2, ensure_ascii=False) + "\n"
-    if fmt == "html":
-        return render_html(report, templates)
-    if fmt == "markdown":
-        return render_markdown(report, templates)
-    if fmt == "gradescope":
-        return json.dumps(render_gradescope(report), indent=2, ensure_ascii=False) + "\n"
-    raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    """``report`` as ``fmt`` (a name of ``mpgrade.formats``); ``templates`` overrides bundled templates."""
+    return get(fmt).report(report, templates, color)
+
+
+def render_error(ungradable: Ungradable, fmt: str) -> str:
+    """What ``fmt`` says of a submission that could not be graded."""
+    return get(fmt).error(ungradable)

@@ -4,33 +4,111 @@ Gradescope shows tests, not questions, and sums nothing itself when a top-level 
 is given; so the tests here are built to add up to the report's score exactly (a
 question whose score is not fully explained by its checks, e.g. a rubric-scored prose
 part, gets one extra test carrying the rest), and the top-level score is that sum.
+
+``GradescopeOptions`` holds what an instructor chooses when building the autograder:
+who sees the tests and the autograder's stdout, and whether a prose score counts while
+it is an unreviewed proposal (it does by default, and says so in the test's name).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
-from mpgrade.model import Diagnosis, QuestionResult, Report
+from mpgrade.model import Diagnosis, Question, QuestionResult, Report, Ungradable
 from mpgrade.report import story
 
 EPSILON = 1e-9
+VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
+PROSE_MODES = ("count", "hold")  # an unreviewed prose proposal counts, or scores 0 until reviewed
+PROPOSAL = "proposal, to be reviewed"
 
 
-def render_gradescope(report: Report) -> dict[str, Any]:
+@dataclass(frozen=True)
+class GradescopeOptions:
+    visibility: str = "visible"  # of every test and of the whole result
+    stdout_visibility: str = "hidden"  # of run_autograder's stdout: the instructor log
+    prose: str = "count"
+
+
+def render_gradescope(
+    report: Report, options: GradescopeOptions = GradescopeOptions(), output: str = ""
+) -> dict[str, Any]:
+    """results.json of a graded report; ``output`` is put before the summary table."""
     tests: list[dict[str, Any]] = []
     for index, q in enumerate(report.questions, start=1):
-        tests.extend(_question_tests(q, _number(q.id, index)))
+        tests.extend(_question_tests(_held(q, options), _number(q.id, index), options))
+    return results(tests, report.duration_s, _joined(output, summary_markdown(report)), options)
+
+
+def results(
+    tests: list[dict[str, Any]], execution_time: float, output: str, options: GradescopeOptions
+) -> dict[str, Any]:
+    """The top level of results.json around ``tests``, its score their sum."""
     return {
         "score": _round(sum(t["score"] for t in tests)),
-        "execution_time": round(report.duration_s, 2),
-        "output": summary_markdown(report),
+        "execution_time": round(execution_time, 2),
+        "output": output,
         "output_format": "md",
         "test_output_format": "md",
-        "visibility": "visible",
-        "stdout_visibility": "hidden",
+        "visibility": options.visibility,
+        "stdout_visibility": options.stdout_visibility,
         "tests": tests,
     }
+
+
+def render_gradescope_error(
+    u: Ungradable, options: GradescopeOptions = GradescopeOptions()
+) -> dict[str, Any]:
+    """Nothing graded: a score of 0, no tests, and what the student should do."""
+    return {**results([], 0.0, u.reason, options), "output_format": "text"}
+
+
+def not_graded_tests(
+    questions: Sequence[Question], reason: str, options: GradescopeOptions
+) -> list[dict[str, Any]]:
+    """One failed test per question the autograder could not reach, worth 0 of its points."""
+    return [
+        {
+            "name": f"{q.id} · not graded",
+            "number": f"{_number(q.id, index)}.1",
+            "score": 0.0,
+            "max_score": _round(q.points),
+            "status": "failed",
+            "output": reason,
+            "output_format": "md",
+            "visibility": options.visibility,
+            "tags": [q.id, q.kind],
+        }
+        for index, q in enumerate(questions, start=1)
+    ]
+
+
+def question_tests(
+    q: QuestionResult, index: int, options: GradescopeOptions = GradescopeOptions()
+) -> list[dict[str, Any]]:
+    """The tests of one graded question (the autograder writes them as questions finish)."""
+    return _question_tests(_held(q, options), _number(q.id, index), options)
+
+
+def _held(q: QuestionResult, options: GradescopeOptions) -> QuestionResult:
+    """With ``prose = "hold"`` an unreviewed proposal scores 0 until a person confirms it."""
+    if options.prose != "hold" or q.status != "needs_review":
+        return q
+    note = (f"The automatic proposal ({story.points(q.score)}/{story.points(q.max_score)}) "
+            "counts once your instructor has reviewed this answer.")
+    return replace(
+        q,
+        score=0.0,
+        checks=tuple(replace(c, score=0.0, passed=False) for c in q.checks),
+        feedback=f"{q.feedback}\n\n*{note}*",
+    )
+
+
+def _joined(*parts: str) -> str:
+    return "\n\n".join(p for p in parts if p)
 
 
 def summary_markdown(report: Report) -> str:
@@ -47,18 +125,20 @@ def summary_markdown(report: Report) -> str:
     )
 
 
-def _question_tests(q: QuestionResult, number: str) -> list[dict[str, Any]]:
+def _question_tests(q: QuestionResult, number: str, options: GradescopeOptions) -> list[dict[str, Any]]:
     tests = []
+    proposal = f" ({PROPOSAL})" if q.status == "needs_review" and options.prose == "count" else ""
     for i, check in enumerate(q.checks, start=1):
         tests.append(
             _test(
                 q,
-                f"{q.id} · {check.id}",
+                f"{q.id} · {check.id}{proposal if check.id == 'prose.rubric' else ''}",
                 f"{number}.{i}",
                 check.score,
                 check.max_score,
                 check.passed,
                 check.message,
+                options,
             )
         )
     rest_score = q.score - sum(c.score for c in q.checks)
@@ -75,6 +155,7 @@ def _question_tests(q: QuestionResult, number: str) -> list[dict[str, Any]]:
                 rest_max,
                 passed,
                 _rest_message(q),
+                options,
             )
         )
     first = tests[0]
@@ -102,6 +183,7 @@ def _test(
     max_score: float,
     passed: bool,
     output: str,
+    options: GradescopeOptions,
 ) -> dict[str, Any]:
     return {
         "name": name,
@@ -111,7 +193,7 @@ def _test(
         "status": "passed" if passed else "failed",
         "output": output,
         "output_format": "md",
-        "visibility": "visible",
+        "visibility": options.visibility,
         "tags": [q.id, q.kind],
     }
 

@@ -1,4 +1,4 @@
-"""The machine-readable result (schema version 1) and its validation.
+"""The machine-readable result (schema version 2) and its validation.
 
 This is the contract LMS integrations and the batch gradebook read, so its shape is
 fixed by ``schema/result.schema.json``; every list and stream that the student's code
@@ -12,6 +12,7 @@ import json
 from functools import lru_cache
 from typing import Any
 
+from mpgrade import __version__
 from mpgrade.model import (
     SCHEMA_VERSION,
     CheckResult,
@@ -21,6 +22,7 @@ from mpgrade.model import (
     QuestionResult,
     Report,
     RunSummary,
+    Ungradable,
 )
 from mpgrade.resources import schema_path
 
@@ -35,10 +37,12 @@ class SchemaError(ValueError):
 
 
 def to_json(report: Report) -> dict[str, Any]:
-    """The report as a plain dict following schema version 1."""
+    """The report as a plain dict following the schema."""
     env = report.environment
     out: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
+        "status": "graded",
+        "error": None,
         "tool": {"name": "mpgrade", "version": report.tool_version},
         "assignment": {"id": report.assignment_id, "title": report.assignment_title},
         "submission": {
@@ -69,6 +73,27 @@ def to_json(report: Report) -> dict[str, Any]:
     }
     if report.student is not None:
         out["student"] = report.student
+    return out
+
+
+def error_json(u: Ungradable) -> dict[str, Any]:
+    """The result of a submission that could not be graded: same shape, no questions."""
+    path = u.submission_path
+    out: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "status": "error",
+        "error": u.reason,
+        "tool": {"name": "mpgrade", "version": u.tool_version or __version__},
+        "assignment": {"id": u.assignment_id, "title": u.assignment_title},
+        "submission": {"path": path, "sha256": u.submission_sha256, "format": None},
+        "score": None,
+        "max_score": u.max_score,
+        "duration_s": 0.0,
+        "questions": [],
+        "environment": None,
+    }
+    if u.student is not None:
+        out["student"] = u.student
     return out
 
 

@@ -77,6 +77,30 @@ class ClassSummary:
     median_score: float = 0.0
     generated_at: str = ""  # ISO timestamp, shown in the page footer
     tool_version: str = ""
+    incomplete: str = ""  # "incomplete: 5 of 14 graded" after an interrupted batch; "" when whole
+
+
+@dataclass(frozen=True)
+class AttentionRow:
+    """A student the teacher should look at: not graded, or graded with a note."""
+
+    label: str  # "alice (Alice Adams)"
+    status: str  # the row status: passed, partial, failed, error, missing, pending
+    notes: str  # why, one line
+
+
+@dataclass(frozen=True)
+class BatchFacts:
+    """What the Markdown summary says about the batch run beside the class statistics."""
+
+    students: int
+    graded: int
+    errors: int
+    missing: int
+    pending: int
+    attention: tuple[AttentionRow, ...] = ()
+    attention_more: int = 0  # rows not listed (see grades.csv)
+    files: tuple[str, ...] = ()  # the files of the output folder, as the reader will look for them
 
 
 def histogram(

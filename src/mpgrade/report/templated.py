@@ -18,7 +18,7 @@ from markupsafe import Markup
 
 from mpgrade.model import QuestionResult, Report, RunSummary
 from mpgrade.report import charts, story, timeline
-from mpgrade.report.summary import ClassSummary
+from mpgrade.report.summary import STATUSES, BatchFacts, ClassSummary
 from mpgrade.resources import data_dir
 
 STATUS_WORDS = {
@@ -89,6 +89,7 @@ def environment(templates: Path | None = None) -> jinja2.Environment:
         fence=fence,
         numbered=numbered,
         task_label=story.task_label,
+        plural=plural,
     )
     return env
 
@@ -122,6 +123,24 @@ def render_summary_html(summary: ClassSummary, templates: Path | None = None) ->
             question_ids=[q.id for q in summary.questions],
         )
     )
+
+
+def render_summary_markdown(
+    summary: ClassSummary, batch: BatchFacts, templates: Path | None = None
+) -> str:
+    """The one-minute read: headline numbers, per-question table, top problems, who needs a look."""
+    shown = [s for s in STATUSES if any(q.status_counts.get(s) for q in summary.questions)]
+    top = max((b.count for b in summary.histogram), default=0)
+    bars = [(b, "#" * (round(30 * b.count / top) if top else 0)) for b in summary.histogram]
+    return (
+        environment(templates)
+        .get_template("summary.md.j2")
+        .render(summary=summary, batch=batch, shown=shown, bars=bars)
+    )
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 def question_views(report: Report, svg: bool) -> list[QuestionView]:
