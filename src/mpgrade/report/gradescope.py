@@ -149,7 +149,7 @@ def _question_tests(q: QuestionResult, number: str, options: GradescopeOptions) 
         tests.append(
             _test(
                 q,
-                f"{q.id} · {label}",
+                f"{q.id} · {label}{proposal}",
                 f"{number}.{len(tests) + 1}",
                 rest_score,
                 rest_max,
