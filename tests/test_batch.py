@@ -48,7 +48,9 @@ def _class_folder(root: Path, names: dict[str, str]) -> Path:
 
 
 def _read_csv(path: Path) -> list[list[str]]:
-    return list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"))))
+    raw = path.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf"), f"{path.name}: no UTF-8 byte-order mark for spreadsheets"
+    return list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
 
 
 def _run(inputs: tuple[Path, ...], out: Path, assignment: Assignment, **kw: object) -> BatchResult:
@@ -88,11 +90,17 @@ def mixed(tmp_path_factory: pytest.TempPathFactory, tiny: Assignment) -> tuple[P
 
 def test_mixed_class_counts(mixed: tuple[Path, Path, BatchResult]) -> None:
     _, out, result = mixed
-    assert (result.students, result.graded, result.skipped) == (6, 4, 0)
+    assert (result.students, result.graded, result.graded_now, result.skipped) == (6, 4, 4, 0)
     assert (result.errors, result.missing, result.pending, result.interrupted) == (1, 1, 0, False)
+    assert result.students == result.graded + result.errors + result.missing + result.pending
     assert {p.name for p in result.written} == {
-        "grades.csv", "canvas.csv", "moodle.csv", "summary.json", "summary.md", "summary.html"
+        "grades.csv", "canvas.csv", "moodle-worksheet.csv", "moodle-gradebook.csv",
+        "summary.json", "summary.md", "summary.html",
     }
+    lines = result.closing_lines()
+    assert lines[0].startswith("mpgrade grade: done: 6 students: 4 graded, 1 error, 1 missing, 0 pending")
+    assert lines[1] == "not graded:"
+    assert lines[2].startswith("  erin [error]: erin.ipynb") and lines[3] == "  frank [missing]: missing"
 
 
 def test_grades_csv_cell_by_cell(mixed: tuple[Path, Path, BatchResult]) -> None:
@@ -115,9 +123,9 @@ def test_grades_csv_cell_by_cell(mixed: tuple[Path, Path, BatchResult]) -> None:
 
 def test_per_student_json_and_reports(mixed: tuple[Path, Path, BatchResult]) -> None:
     _, out, _ = mixed
-    assert sorted(p.name for p in (out / "results").iterdir()) == [
-        "alice.json", "bob.json", "carol.json", "dave.json"
-    ]
+    everyone = ["alice", "bob", "carol", "dave", "erin", "frank"]
+    for folder, ext in (("results", "json"), ("reports", "html"), ("lti", "json")):
+        assert sorted(p.name for p in (out / folder).iterdir()) == [f"{n}.{ext}" for n in everyone]
     for name in ("alice", "bob", "carol", "dave"):
         data = json.loads((out / "results" / f"{name}.json").read_text())
         validate_json(data)
@@ -128,28 +136,41 @@ def test_per_student_json_and_reports(mixed: tuple[Path, Path, BatchResult]) -> 
     carol = json.loads((out / "results" / "carol.json").read_text())
     q2 = next(q for q in carol["questions"] if q["id"] == "Q2")
     assert q2["status"] == "timeout" and q2["reason"] == "deadlock"
-    assert not (out / "results" / "erin.json").exists()
+    erin = json.loads((out / "results" / "erin.json").read_text())
+    validate_json(erin)
+    assert (erin["status"], erin["score"], erin["student"]) == ("error", None, "erin")
+    assert "Re-save it" in erin["error"] and "erin.ipynb" in erin["error"]
+    frank = json.loads((out / "results" / "frank.json").read_text())
+    validate_json(frank)
+    assert frank["status"] == "error" and frank["error"] == "No submission was found."
+    assert "Re-save it" in (out / "reports" / "erin.html").read_text()
+    lti = {n: json.loads((out / "lti" / f"{n}.json").read_text()) for n in ("alice", "erin", "frank")}
+    assert (lti["alice"]["scoreGiven"], lti["alice"]["gradingProgress"]) == (3, "FullyGraded")
+    assert lti["erin"]["gradingProgress"] == "Failed" and "scoreGiven" not in lti["erin"]
+    assert lti["frank"]["activityProgress"] == "Initialized"
 
 
 def test_lms_gradebooks(mixed: tuple[Path, Path, BatchResult]) -> None:
-    _, out, _ = mixed
+    _, out, result = mixed
     canvas = _read_csv(out / "canvas.csv")
-    assert canvas[0] == [
-        "Student", "ID", "SIS User ID", "SIS Login ID", "Section", "Tiny batch exercise (tiny-batch)"
-    ]
+    assert canvas[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "Tiny batch exercise"]
+    assert any(w.startswith("canvas.csv: no Canvas assignment id") for w in result.warnings)
     assert canvas[1] == ["Points Possible", "", "", "", "", "3"]
     assert canvas[2] == ["Alice Adams", "", "", "alice", "", "3"]
     assert canvas[3] == ["Bob Brown", "", "", "bob", "", "1.5"]
     assert canvas[6] == ["Erin Eve", "", "", "erin", "", ""]  # error: blank, never a zero
     assert canvas[7] == ["Frank Fry", "", "", "frank", "", ""]
     assert len(canvas) == 8
-    moodle = _read_csv(out / "moodle.csv")
-    assert moodle[0] == ["Identifier", "Full name", "Email address", "Grade", "Maximum Grade", "Feedback comments"]
-    assert moodle[1] == ["alice", "Alice Adams", "alice@uni.edu", "3", "3", "Score 3/3."]
-    assert moodle[2][:5] == ["bob", "Bob Brown", "bob@uni.edu", "1.5", "3"]
-    assert moodle[2][5].startswith("Score 1.5/3. Q2: 0.5/2 partial")
-    assert moodle[5][3] == "" and moodle[5][5].startswith("Your submission could not be graded:")
-    assert moodle[6] == ["frank", "Frank Fry", "frank@uni.edu", "", "3", "No submission was found."]
+    # A plain roster has no Moodle participant numbers: the worksheet has its header only.
+    assert _read_csv(out / "moodle-worksheet.csv")[0][0] == "Identifier"
+    assert len(_read_csv(out / "moodle-worksheet.csv")) == 1
+    moodle = _read_csv(out / "moodle-gradebook.csv")
+    assert moodle[0] == ["Email address", "Username", "Full name", "Tiny batch exercise", "Feedback"]
+    assert moodle[1] == ["alice@uni.edu", "", "Alice Adams", "3", "Score 3/3."]
+    assert moodle[2][:4] == ["bob@uni.edu", "", "Bob Brown", "1.5"]
+    assert moodle[2][4].startswith("Score 1.5/3. Q2: 0.5/2 partial")
+    assert moodle[5][3] == "" and moodle[5][4].startswith("Your submission could not be graded:")
+    assert moodle[6] == ["frank@uni.edu", "", "Frank Fry", "", "No submission was found."]
 
 
 def test_class_summary_files(mixed: tuple[Path, Path, BatchResult]) -> None:
@@ -183,17 +204,17 @@ def test_rerun_grades_nothing_and_regrades_a_changed_file(
     folder, out, _ = mixed
     before = (out / "grades.csv").read_text()
     again = _run((folder,), out, tiny, roster=out.parent / "roster.csv")
-    assert (again.graded, again.skipped, again.students) == (0, 5, 6)
+    assert (again.graded_now, again.skipped, again.graded, again.students) == (0, 5, 4, 6)
     assert (out / "grades.csv").read_text() == before
     late = _class_folder(tmp_path / "late", {"bob.py": "good.py"})
     os.utime(late / "bob.py", (time.time() + 60, time.time() + 60))
     third = _run((folder, late), out, tiny, roster=out.parent / "roster.csv")
-    assert (third.graded, third.skipped) == (1, 4)
+    assert (third.graded_now, third.skipped) == (1, 4)
     bob = {r[0]: r for r in _read_csv(out / "grades.csv")}["bob"]
     assert bob[4:7] == ["3", "3", "passed"]
     assert bob[7].startswith("2 files submitted: graded the newest, late/bob.py")
     forced = _run((late / "bob.py",), out, tiny, force=True)
-    assert (forced.graded, forced.skipped) == (1, 0)
+    assert (forced.graded_now, forced.skipped) == (1, 0)
 
 
 def test_canvas_zip_with_newest_of_several(tmp_path: Path, tiny: Assignment) -> None:
@@ -249,15 +270,15 @@ def test_progress_display_and_quiet_mode(capsys: pytest.CaptureFixture[str]) -> 
     live.start(total=2, skipped=1)
     live.advance(Record("a", "k", "a.py", "passed", 3, 3))
     live.advance(Record("b", "k", "b.py", "error", 0, 3, error="boom"))
-    live.stop("mpgrade grade: done")
+    live.stop(["mpgrade grade: done"])
     screen = buf.getvalue()
     assert "2/2" in screen and "1 passed" in screen and "1 errors" in screen and "1 unchanged" in screen
     quiet = Reporter(live=False, final_line=True, console=Console(file=io.StringIO()))
     quiet.start(total=1, skipped=0)
     quiet.advance(Record("a", "k", "a.py", "passed", 3, 3))
     assert quiet.console.file.getvalue() == ""  # type: ignore[attr-defined]
-    quiet.stop("the only line")
-    assert quiet.console.file.getvalue() == "the only line\n"  # type: ignore[attr-defined]
+    quiet.stop(["the only line", "not graded: [b]x[/b]"])
+    assert quiet.console.file.getvalue() == "the only line\nnot graded: [b]x[/b]\n"  # type: ignore[attr-defined]
 
 
 # --------------------------------------------------------------------------- interruption
@@ -295,12 +316,20 @@ def test_ctrl_c_keeps_finished_results_and_rerun_completes(tmp_path: Path) -> No
     kept = sorted(p.stem for p in records.glob("*.json"))
     assert 1 <= len(kept) < 8
     rows = _read_csv(out / "grades.csv")[1:]
-    assert sorted(r[0] for r in rows) == kept  # the gradebook holds exactly what is done
-    assert "Interrupted" in (out / "summary.md").read_text()
+    assert len(rows) == 8  # every student; those not graded yet say so
+    assert sorted(r[0] for r in rows if r[6] != "pending") == kept
+    incomplete = f"incomplete: {len(kept)} of 8 graded"
+    assert all(incomplete in r[7] for r in rows)
+    assert all(r[7].startswith("not graded yet: the run was interrupted") for r in rows if r[6] == "pending")
+    for name in ("summary.md", "summary.html", "summary.json"):
+        assert incomplete in (out / name).read_text(), name
+    assert f"interrupted, {incomplete}" in err
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert again.returncode == 0, again.stderr
-    assert f"{8 - len(kept)} graded, {len(kept)} unchanged" in again.stderr
-    assert len(_read_csv(out / "grades.csv")) == 9
+    assert f"this run graded {8 - len(kept)} and reused {len(kept)}" in again.stderr
+    rows = _read_csv(out / "grades.csv")[1:]
+    assert len(rows) == 8 and "pending" not in {r[6] for r in rows}
+    assert "incomplete" not in (out / "summary.md").read_text()
 
 
 # --------------------------------------------------------------------------- dask
@@ -317,7 +346,7 @@ def test_dask_cluster_gives_the_same_files_as_local(tmp_path: Path, tiny: Assign
     ) as cluster:
         remote = _run((folder,), tmp_path / "dask", tiny, dask=cluster.scheduler_address)
     assert (remote.graded, remote.errors) == (local.graded, local.errors) == (2, 1)
-    for name in ("grades.csv", "canvas.csv", "moodle.csv"):
+    for name in ("grades.csv", "canvas.csv", "moodle-gradebook.csv"):
         assert (tmp_path / "dask" / name).read_text() == (tmp_path / "local" / name).read_text()
     for student in ("alice", "bob"):
         a = json.loads((tmp_path / "local" / "results" / f"{student}.json").read_text())

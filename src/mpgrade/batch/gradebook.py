@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,6 +26,7 @@ from mpgrade.batch.store import write_atomic
 from mpgrade.model import Question
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,10 @@ def num(x: float) -> str:
 
 
 def cell(text: str) -> str:
-    """Text a spreadsheet shows as text, never runs as a formula."""
+    """Text a spreadsheet shows as text, never runs as a formula (a number, or Moodle's
+    "-" for no date, stays as it is)."""
+    if text == "-" or _NUMBER.fullmatch(text):
+        return text
     return f"'{text}" if text.startswith(FORMULA_START) else text
 
 
