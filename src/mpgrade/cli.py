@@ -14,6 +14,10 @@ from mpgrade import __version__
 from mpgrade.errors import ExitCode, MpgradeError, UsageError
 from mpgrade.formats import NAMES, REPORT_NAMES
 
+# Gradescope's visibility values (kept here so that `--help` imports nothing else).
+VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
+PROSE_MODES = ("count", "hold")
+
 
 class _Parser(argparse.ArgumentParser):
     """argparse that reports a usage problem in one line instead of a usage block."""
@@ -88,8 +92,20 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("--isolation", choices=("auto", "bwrap", "plain"), default="auto")
 
     gs = sub.add_parser("gradescope-build", help="write a Gradescope autograder zip")
-    gs.add_argument("--assignment", "-a", required=True)
+    gs.add_argument("--assignment", "-a", required=True, help="exercise id or path")
     gs.add_argument("--output", "-o", default="autograder.zip")
+    gs.add_argument("--source", metavar="PATH",
+                    help="mpgrade wheel or checkout to bundle (default: the running mpgrade)")
+    gs.add_argument("--budget", type=float, default=540.0, metavar="S",
+                    help="seconds one submission may take (keep under Gradescope's timeout)")
+    gs.add_argument("--visibility", choices=VISIBILITIES, default="visible",
+                    help="who sees the tests and the score")
+    gs.add_argument("--stdout-visibility", choices=VISIBILITIES, default="hidden",
+                    help="who sees the autograder's log (staff always do)")
+    gs.add_argument("--prose", choices=PROSE_MODES, default="count",
+                    help="unreviewed prose proposals count (default, marked as proposals) "
+                         "or score 0 until reviewed")
+    gs.add_argument("--isolation", choices=("auto", "bwrap", "plain"), default="auto")
     return parser
 
 

@@ -249,7 +249,21 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_gradescope_build(args: argparse.Namespace) -> int:
     from mpgrade.gsbuild import build_autograder
+    from mpgrade.report.gradescope import GradescopeOptions
 
+    if args.budget <= 0:
+        raise UsageError("--budget must be positive")
+    if args.source and not Path(args.source).exists():
+        raise UsageError(f"--source {args.source}: no such file or folder")
     assignment = load_assignment(args.assignment)
-    print(f"wrote {build_autograder(Path(args.output), assignment.id)}")
+    output = GradescopeOptions(args.visibility, args.stdout_visibility, args.prose)
+    try:
+        bundle = build_autograder(
+            Path(args.output), assignment, Path(args.source) if args.source else None,
+            args.budget, output, args.isolation,
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    print(f"wrote {args.output}: {bundle.wheel}, exercise {assignment.id} "
+          f"({', '.join(bundle.exercise_files)}), budget {args.budget:g} s")
     return ExitCode.OK

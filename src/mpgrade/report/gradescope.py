@@ -21,16 +21,14 @@ from mpgrade.model import Diagnosis, Question, QuestionResult, Report, Ungradabl
 from mpgrade.report import story
 
 EPSILON = 1e-9
-VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
-PROSE_MODES = ("count", "hold")  # an unreviewed prose proposal counts, or scores 0 until reviewed
 PROPOSAL = "proposal, to be reviewed"
 
 
 @dataclass(frozen=True)
 class GradescopeOptions:
-    visibility: str = "visible"  # of every test and of the whole result
+    visibility: str = "visible"  # of every test and of the whole result (mpgrade.cli.VISIBILITIES)
     stdout_visibility: str = "hidden"  # of run_autograder's stdout: the instructor log
-    prose: str = "count"
+    prose: str = "count"  # "count": an unreviewed proposal counts; "hold": 0 until reviewed
 
 
 def render_gradescope(
@@ -111,17 +109,28 @@ def _joined(*parts: str) -> str:
     return "\n\n".join(p for p in parts if p)
 
 
+def summary_table(
+    rows: Sequence[tuple[str, str, str, float, float]], not_graded: Sequence[tuple[str, str, float]]
+) -> str:
+    """Question, title, status and score of each graded question, then those not graded."""
+    lines = [
+        f"| {qid} | {title.replace('|', '/')} | {status.replace('_', ' ')} | "
+        f"{story.points(score)} / {story.points(points)} |"
+        for qid, title, status, score, points in rows
+    ] + [
+        f"| {qid} | {title.replace('|', '/')} | not graded | 0 / {story.points(points)} |"
+        for qid, title, points in not_graded
+    ]
+    return "| Question | Title | Status | Score |\n| --- | --- | --- | --- |\n" + "\n".join(lines) + "\n"
+
+
 def summary_markdown(report: Report) -> str:
-    rows = "\n".join(
-        f"| {q.id} | {q.title.replace('|', '/')} | {q.status.replace('_', ' ')} | "
-        f"{story.points(q.score)} / {story.points(q.max_score)} |"
-        for q in report.questions
-    )
+    rows = [(q.id, q.title, q.status, q.score, q.max_score) for q in report.questions]
     return (
         f"**{report.assignment_title}**: {story.points(report.score)} / "
         f"{story.points(report.max_score)} points, graded by mpgrade {report.tool_version} "
         f"(Python {report.environment.python}, start method {report.environment.start_method}).\n\n"
-        f"| Question | Title | Status | Score |\n| --- | --- | --- | --- |\n{rows}\n"
+        + summary_table(rows, ())
     )
 
 
