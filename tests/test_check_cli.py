@@ -196,6 +196,25 @@ def test_unreadable_input_exits_2_with_one_line(cli, tmp_path: Path, content: by
     assert "Traceback" not in proc.stderr
 
 
+def test_unreadable_input_still_has_a_machine_result(cli, tmp_path: Path) -> None:
+    from mpgrade.report import validate_json
+
+    path = tmp_path / "bad.ipynb"
+    path.write_bytes(b"{not json")
+    proc = cli("check", str(path), "--format", "json", "-a", "15feb-multiprocessing")
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+    result = json.loads(proc.stdout)
+    validate_json(result)
+    assert (result["status"], result["score"], result["max_score"]) == ("error", None, 10)
+    assert result["error"].startswith("Your file could not be read: bad.ipynb: not valid JSON")
+    assert result["assignment"]["id"] == "15feb-multiprocessing"
+    lti = json.loads(cli("check", str(path), "--format", "lti").stdout)
+    assert lti["gradingProgress"] == "Failed" and "scoreGiven" not in lti
+    gradescope = json.loads(cli("check", str(path), "--format", "gradescope").stdout)
+    assert gradescope["score"] == 0 and gradescope["tests"] == []
+    assert cli("check", str(path), "--format", "text").stdout == ""  # people read stderr
+
+
 def test_bad_arguments_exit_2(cli, make_notebook) -> None:
     for args in (["check", "/no/such/file.ipynb"], ["check", str(make_notebook()), "-a", "nope"],
                  ["check", str(make_notebook()), "-q", "Q9"], ["frobnicate"]):
