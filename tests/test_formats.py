@@ -95,3 +95,13 @@ def test_gradescope_visibility_and_held_proposals() -> None:
     assert sum(t["score"] for t in held["tests"] if t["tags"][0] == "Q2") == 0
     assert held["score"] == pytest.approx(report.score - 1.0)
     assert "counts once your instructor has reviewed" in json.dumps(held)
+
+
+def test_docs_name_every_format() -> None:
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    schema_doc = (root / "docs" / "schema.md").read_text()
+    for fmt in formats.FORMATS:
+        assert f"`{fmt.name}`" in schema_doc, fmt.name
+    assert "application/vnd.ims.lis.v1.score+json" in schema_doc
