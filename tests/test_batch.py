@@ -100,7 +100,7 @@ def test_mixed_class_counts(mixed: tuple[Path, Path, BatchResult]) -> None:
     lines = result.closing_lines()
     assert lines[0].startswith("mpgrade grade: done: 6 students: 4 graded, 1 error, 1 missing, 0 pending")
     assert lines[1] == "not graded:"
-    assert lines[2].startswith("  erin [error]: erin.ipynb") and lines[3] == "  frank [missing]: missing"
+    assert lines[2].startswith("  erin [error]: erin.ipynb") and lines[3] == "  frank [missing]: no submission"
 
 
 def test_grades_csv_cell_by_cell(mixed: tuple[Path, Path, BatchResult]) -> None:

@@ -63,7 +63,10 @@ class BatchResult:
         lines = [self.summary_line]
         if self.problems:
             lines.append("not graded:")
-            lines += [f"  {student} [{status}]: {why or status}" for student, status, why in self.problems[:limit]]
+            lines += [
+                f"  {student} [{status}]: {why or ('no submission' if status == 'missing' else status)}"
+                for student, status, why in self.problems[:limit]
+            ]
             if len(self.problems) > limit:
                 lines.append(f"  ... and {len(self.problems) - limit} more (see grades.csv)")
         lines += [f"warning: {w}" for w in self.warnings]
