@@ -290,10 +290,10 @@ def test_a_py_among_decoys_is_the_one_graded(image: tuple[Path, dict[str, str]])
     answers = {"Q1": f'"""{PROSE["Q1"]}"""', "Q3": CODE["Q3"]}
     data, log = _grade(image, {
         "Untitled.ipynb": json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}),
-        "answers.py": _script(answers),
+        "answers`<b>.py": _script(answers),  # the name is the student's: inline code, no markup
         ".ipynb_checkpoints/answers-checkpoint.ipynb": "{}",
     })
-    assert data["output"].startswith("Graded file: `answers.py`")
+    assert data["output"].startswith("Graded file: ``answers`<b>.py``")
     assert "candidate Untitled.ipynb: not chosen" in log and "checkpoint" not in log
     q3 = [t for t in data["tests"] if t["tags"][0] == "Q3"]
     assert q3 and sum(t["score"] for t in q3) == sum(t["max_score"] for t in q3)

@@ -143,7 +143,9 @@ def grade(root: Path, config: Config, out: Path, log: Log) -> None:
         _write(out, render_gradescope_error(u, config.output))
         return
 
-    header = f"Graded file: `{shown}`"
+    from mpgrade.report.templated import md_code
+
+    header = f"Graded file: {md_code(shown.as_posix())}"  # a file name is the student's text
     done: list[dict[str, Any]] = []
     rows: list[tuple[str, str, str, float, float]] = []
     _write(out, _partial(done, assignment.questions, header, rows, config, log))
