@@ -401,3 +401,22 @@ def test_dask_without_distributed_installed(tmp_path: Path, tiny: Assignment,
     folder = _class_folder(tmp_path / "class", {"alice.py": "good.py"})
     with pytest.raises(BatchError, match=r"pip install 'mpgrade\[dask\]'"):
         _run((folder,), tmp_path / "out", tiny, dask="tcp://127.0.0.1:8786")
+
+
+def test_canvas_column_takes_the_id_of_a_canvas_export(tmp_path: Path, tiny: Assignment) -> None:
+    folder = _class_folder(tmp_path / "class", {"adams_alice_1001_9001_ass.py": "good.py"})
+    export = tmp_path / "canvas-export.csv"
+    export.write_text(
+        "Student,ID,SIS User ID,SIS Login ID,Section,Tiny batch exercise (4242),Other (17)\n"
+        "    Points Possible,,,,,3,5\n"
+        "\"Adams, Alice\",1001,s1001,alice,A,,\n",
+        encoding="utf-8-sig",
+    )
+    result = _run((folder,), tmp_path / "out", tiny, roster=export)
+    canvas = _read_csv(tmp_path / "out" / "canvas.csv")
+    assert canvas[0][-1] == "Tiny batch exercise (4242)"
+    assert not [w for w in result.warnings if w.startswith("canvas.csv")]
+    assert canvas[2] == ["Adams, Alice", "1001", "s1001", "alice", "A", "3"]
+    given = _run((folder,), tmp_path / "out2", tiny, canvas_assignment_id="999")
+    assert _read_csv(tmp_path / "out2" / "canvas.csv")[0][-1] == "Tiny batch exercise (999)"
+    assert not [w for w in given.warnings if w.startswith("canvas.csv")]

@@ -217,7 +217,11 @@ def test_unreadable_input_still_has_a_machine_result(cli, tmp_path: Path) -> Non
 
 def test_bad_arguments_exit_2(cli, make_notebook) -> None:
     for args in (["check", "/no/such/file.ipynb"], ["check", str(make_notebook()), "-a", "nope"],
-                 ["check", str(make_notebook()), "-q", "Q9"], ["frobnicate"]):
+                 ["check", str(make_notebook()), "-q", "Q9"], ["frobnicate"],
+                 ["grade", str(make_notebook()), "-o", "/tmp/x", "--canvas-assignment-id", "abc"],
+                 ["grade", str(make_notebook()), "-o", "/tmp/x", "--csv-encoding", "klingon"],
+                 ["gradescope-build", "-a", "15feb-multiprocessing", "--budget", "0"],
+                 ["gradescope-build", "-a", "15feb-multiprocessing", "--visibility", "everyone"]):
         proc = cli(*args)
         assert proc.returncode == 2, (args, proc.stderr)
         assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
