@@ -218,8 +218,8 @@ def test_unreadable_input_still_has_a_machine_result(cli, tmp_path: Path) -> Non
 def test_bad_arguments_exit_2(cli, make_notebook) -> None:
     for args in (["check", "/no/such/file.ipynb"], ["check", str(make_notebook()), "-a", "nope"],
                  ["check", str(make_notebook()), "-q", "Q9"], ["frobnicate"],
-                 ["grade", str(make_notebook()), "-o", "/tmp/x", "--canvas-assignment-id", "abc"],
-                 ["grade", str(make_notebook()), "-o", "/tmp/x", "--csv-encoding", "klingon"],
+                 ["grade", str(make_notebook()), "-o", str(make_notebook().parent / "out"), "--canvas-assignment-id", "abc"],
+                 ["grade", str(make_notebook()), "-o", str(make_notebook().parent / "out"), "--csv-encoding", "klingon"],
                  ["gradescope-build", "-a", "15feb-multiprocessing", "--budget", "0"],
                  ["gradescope-build", "-a", "15feb-multiprocessing", "--visibility", "everyone"]):
         proc = cli(*args)
