@@ -145,7 +145,8 @@ def grade(root: Path, config: Config, out: Path, log: Log) -> None:
 
     from mpgrade.report.templated import md_code
 
-    header = f"Graded file: {md_code(shown.as_posix())}"  # a file name is the student's text
+    header = (f"Graded file: {md_code(shown.as_posix())}, by mpgrade {__version__} "  # the name is the student's text
+              f"(Python {platform.python_version()})")
     done: list[dict[str, Any]] = []
     rows: list[tuple[str, str, str, float, float]] = []
     _write(out, _partial(done, assignment.questions, header, rows, config, log))
