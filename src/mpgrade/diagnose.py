@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from mpgrade import verdicts
 from mpgrade.checks import static
 from mpgrade.checks.facts import (
     confirmed,
@@ -381,21 +382,6 @@ def _fork_only(s: _Scene) -> Diagnosis | None:
     )
 
 
-_GENERIC = {
-    "time_limit": ("Time limit reached", "Your program did not finish within the time limit.",
-                   "Look for a loop that never ends or a process that waits for something that never comes."),
-    "memory": ("Memory limit reached", "Your program used more memory than allowed and was killed.",
-               "Work on smaller pieces of data and avoid building huge lists."),
-    "process_limit": ("Too many processes", "Your program started more processes than allowed.",
-                      "Start a fixed number of processes; never start processes inside a child's target."),
-    "output_limit": ("Too much output", "Your program printed more than allowed.",
-                     "Print only the results asked for, and check that no loop prints forever."),
-    "cpu_limit": ("CPU limit reached", "Your program used more CPU time than allowed.",
-                  "Look for a busy loop; use join() or a blocking get() instead of polling."),
-    "file_size": ("File too large", "Your program wrote a file larger than allowed.",
-                  "Write less data to files."),
-}
-
 
 def _generic_limit(s: _Scene) -> Diagnosis | None:
     run = s.ctx.run
@@ -409,17 +395,17 @@ def _generic_limit(s: _Scene) -> Diagnosis | None:
             f"{s.label(st)} waits in `{frame_code(s.ctx, f)}` "
             f"({s.where(f)})" for st, f in blocked
         )
+        known = verdicts.limit("deadlock")
         return Diagnosis(
             code="deadlock",
-            title="Deadlock: every process was waiting",
-            explanation="Every process was waiting for another and none could go on"
-            + (f": {waits}." if waits else "."),
-            fix=("Make every recv()/get() match a send()/put() (or stop on a sentinel), close pipe ends "
-                 "you do not use, and join a process only after reading what it sends."),
+            title=known.title,
+            explanation=known.explanation.rstrip(".") + (f": {waits}." if waits else "."),
+            fix=known.fix,
             location=where,
         )
-    title, text, fix = _GENERIC.get(run.limit, ("Stopped", "Your program was stopped.", ""))
-    return Diagnosis(code=run.limit, title=title, explanation=detail or text, fix=fix, location=where)
+    known = verdicts.limit(run.limit)
+    return Diagnosis(code=run.limit, title=known.title, explanation=detail or known.explanation,
+                     fix=known.fix, location=where)
 
 
 _SPECIFIC: tuple[Recogniser, ...] = (

@@ -46,10 +46,9 @@ from mpgrade.probe.trace import parse_trace
 from mpgrade.resources import probe_dir
 from mpgrade.segment import context_for, segment
 from mpgrade.submission import load
+from mpgrade.verdicts import KILLED
 
 SCRIPT_NAME = "answer.py"
-# Reasons for which the supervisor stopped the run: the question "timed out".
-_KILLED = {"time_limit", "deadlock", "cpu_limit", "memory", "process_limit", "output_limit", "file_size"}
 
 
 def default_start_method() -> str:
@@ -316,7 +315,7 @@ def _score(
 
 
 def _status(score: float, points: float, run: RunResult | None) -> str:
-    if run is not None and run.exit_code is None and run.limit in _KILLED:
+    if run is not None and run.exit_code is None and run.limit in KILLED:
         return "timeout"
     if run is not None and run.exit_code not in (0, None):
         return "error" if score < points else "passed"

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from mpgrade import verdicts
 from mpgrade.batch.discover import Identity
 from mpgrade.batch.roster import Student
 from mpgrade.model import QuestionResult, Report
@@ -94,7 +95,7 @@ def reasons_of(q: QuestionResult) -> tuple[Reason, ...]:
     out: list[Reason] = []
     if q.run is not None and q.run.reason:
         # The detail names pids and timings; the class view needs the kind of stop only.
-        out.append(Reason(f"limit:{q.run.reason}", f"stopped: {q.run.reason.replace('_', ' ')}"))
+        out.append(Reason(f"limit:{q.run.reason}", f"stopped: {verdicts.limit(q.run.reason).label}"))
     # Prose always awaits a person's confirmation: that alone is not a lost point.
     out.extend(Reason(key, label) for key, label in failure_reasons(q) if key != "status:needs_review")
     return tuple(dict.fromkeys(out))

@@ -14,6 +14,7 @@ import sys
 import sysconfig
 from dataclasses import dataclass
 
+from mpgrade import verdicts
 from mpgrade.build import answer_line
 from mpgrade.model import CheckContext, ProcessInfo, ProcessStack, StackFrame, Trace
 
@@ -237,16 +238,6 @@ def exception_sentence(ctx: CheckContext) -> str:
     return f"raised `{exc.text}`" + (f" on {where}" if where else "")
 
 
-_LIMITS = {
-    "time_limit": "did not finish within the time limit and was stopped",
-    "deadlock": "stopped making progress (every process was waiting for another: a deadlock) "
-    "and was stopped",
-    "memory": "used more memory than allowed and was killed",
-    "process_limit": "started more processes than allowed and was stopped",
-    "output_limit": "printed more output than allowed and was stopped",
-    "cpu_limit": "used more CPU time than allowed and was stopped",
-    "file_size": "wrote a file larger than allowed and was stopped",
-}
 
 
 def run_problem(ctx: CheckContext) -> str:
@@ -255,7 +246,7 @@ def run_problem(ctx: CheckContext) -> str:
     if run is None:
         return "your code did not run"
     if run.limit is not None:
-        return f"your program {_LIMITS.get(run.limit, 'was stopped')}"
+        return f"your program {verdicts.limit(run.limit).clause}"
     if run.exit_code not in (0, None):
         raised = exception_sentence(ctx)
         if raised:

@@ -8,19 +8,10 @@ from __future__ import annotations
 
 from html import escape
 
+from mpgrade import verdicts
 from mpgrade.report import story
 from mpgrade.report.summary import STATUSES, FailureReason, HistogramBin, QuestionSummary
 
-# Status colours chosen to stay distinguishable in greyscale print as well.
-STATUS_FILL = {
-    "passed": "#2f855a",
-    "partial": "#d69e2e",
-    "failed": "#c53030",
-    "error": "#822727",
-    "timeout": "#6b46c1",
-    "missing": "#a0aec0",
-    "needs_review": "#2b6cb0",
-}
 INK = "#1a202c"
 MUTED = "#4a5568"
 BAR = "#2b6cb0"
@@ -82,18 +73,18 @@ def status_bars_svg(questions: tuple[QuestionSummary, ...], uid: str = "status")
             w = n / total * bar_w
             parts.append(
                 f'<rect x="{x:.1f}" y="{y + 3}" width="{w:.1f}" height="{row_h - 8}" '
-                f'fill="{STATUS_FILL[status]}" stroke="#fff"><title>{escape(q.id)}: {n} '
-                f"{status.replace('_', ' ')}</title></rect>"
+                f'fill="{verdicts.status(status).fill}" stroke="#fff"><title>{escape(q.id)}: {n} '
+                f"{verdicts.status(status).word.lower()}</title></rect>"
             )
             x += w
         parts.append(_text(label_w + bar_w + 6, y + 15, f"{q.pass_rate:.0%}", INK, 12))
-        counts = ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in q.status_counts.items())
+        counts = ", ".join(f"{n} {verdicts.status(s).word.lower()}" for s, n in q.status_counts.items())
         lines.append(f"{q.id}: {counts}")
     x = float(label_w)
     for status in STATUSES:
         parts.append(
-            f'<rect x="{x}" y="{legend_y - 9}" width="10" height="10" fill="{STATUS_FILL[status]}"/>'
-            + _text(x + 14, legend_y, status.replace("_", " "), MUTED, 11)
+            f'<rect x="{x}" y="{legend_y - 9}" width="10" height="10" fill="{verdicts.status(status).fill}"/>'
+            + _text(x + 14, legend_y, verdicts.status(status).word.lower(), MUTED, 11)
         )
         x += 14 + 8 * len(status) + 14
     return _svg(

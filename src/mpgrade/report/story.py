@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from mpgrade import verdicts
 from mpgrade.model import (
     Message,
     OutputLine,
@@ -40,15 +41,6 @@ _LIBRARY_MARKERS = (
 T = TypeVar("T")
 K = TypeVar("K")
 
-REASON_LABELS = {
-    "deadlock": "deadlock",
-    "time_limit": "time limit",
-    "memory": "memory limit",
-    "process_limit": "process limit",
-    "output_limit": "output limit",
-    "cpu_limit": "CPU time limit",
-    "file_size": "file size limit",
-}
 
 
 @dataclass(frozen=True)
@@ -128,7 +120,7 @@ def points(x: float) -> str:
 
 
 def reason_label(reason: str | None) -> str:
-    return REASON_LABELS.get(reason or "", reason or "")
+    return verdicts.limit(reason).label if reason else ""
 
 
 def run_headline(run: RunSummary) -> str:

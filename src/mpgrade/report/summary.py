@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from mpgrade import verdicts
 from mpgrade.model import QuestionResult
 
-STATUSES = ("passed", "partial", "failed", "error", "timeout", "missing", "needs_review")
+STATUSES = tuple(verdicts.STATUSES)
 
 
 @dataclass(frozen=True)
@@ -127,5 +128,5 @@ def failure_reasons(q: QuestionResult) -> list[tuple[str, str]]:
     if not reasons:
         reasons = [(f"check:{c.id}", f"check {c.id} failed") for c in q.checks if not c.passed]
     if not reasons and q.status != "partial":
-        reasons = [(f"status:{q.status}", f"answer {q.status.replace('_', ' ')}")]
+        reasons = [(f"status:{q.status}", f"answer {verdicts.status(q.status).word.lower()}")]
     return reasons

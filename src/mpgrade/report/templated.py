@@ -16,20 +16,11 @@ from pathlib import Path
 import jinja2
 from markupsafe import Markup
 
+from mpgrade import verdicts
 from mpgrade.model import QuestionResult, Report, RunSummary
 from mpgrade.report import charts, story, timeline
 from mpgrade.report.summary import STATUSES, BatchFacts, ClassSummary
 from mpgrade.resources import data_dir
-
-STATUS_WORDS = {
-    "passed": "Passed",
-    "partial": "Partly passed",
-    "failed": "Failed",
-    "missing": "Missing",
-    "error": "Error",
-    "timeout": "Timed out",
-    "needs_review": "Needs review",
-}
 
 
 @dataclass(frozen=True)
@@ -83,7 +74,7 @@ def environment(templates: Path | None = None) -> jinja2.Environment:
         points=story.points,
         seconds=story.seconds,
         short=story.short,
-        status_word=lambda s: STATUS_WORDS.get(s, s),
+        status_word=lambda s: verdicts.status(s).word,
         md_cell=md_cell,
         md_code=md_code,
         fence=fence,

@@ -18,6 +18,7 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
+from mpgrade import verdicts
 from mpgrade.model import Diagnosis, QuestionResult, Report, RunSummary
 from mpgrade.report import story
 
@@ -25,15 +26,6 @@ WIDTH = 100
 LINES_SHOWN = 6  # printed lines shown per process before "… N more"
 MESSAGES_SHOWN = 24
 
-STATUS_STYLE = {
-    "passed": "bold green",
-    "partial": "bold yellow",
-    "failed": "bold red",
-    "missing": "bold magenta",
-    "error": "bold red",
-    "timeout": "bold red",
-    "needs_review": "bold cyan",
-}
 
 
 def render_text(report: Report, color: bool | None = None) -> str:
@@ -67,7 +59,8 @@ def report_renderable(report: Report) -> RenderableType:
 
 
 def status_text(status: str) -> Text:
-    return Text(status.upper().replace("_", " "), style=STATUS_STYLE.get(status, "bold"))
+    info = verdicts.status(status)
+    return Text(info.label, style=info.style)
 
 
 def header(report: Report) -> RenderableType:
