@@ -112,7 +112,7 @@ def test_cross_cell_definitions_are_copied_but_nothing_that_runs(
     for absent in ("time.sleep", "while True", "preamble ran", "reduce", "helper", "import time"):
         assert absent not in source
     assert "import multiprocessing" in source and "def square" in source and "LIMIT = 3" in source
-    assert "(0, 2)" in source  # the header names the cells the definitions came from
+    assert "(1, 3)" in source  # the header names the cells the definitions came from, counted from 1
     out = run(script, tmp_path, spawn=spawn, timeout=30)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[1, 8, 27]"
@@ -170,7 +170,7 @@ def test_cell_magics_that_run_the_body_once(magic: str, tmp_path: Path) -> None:
     script = build_script(ans, [])
     assert script.syntax_error is None
     assert f"# {magic}" in script.source
-    assert script.notes and script.notes[0].startswith("cell 10, line 1: cell magic")
+    assert script.notes and script.notes[0].startswith("cell 11, line 1: cell magic")
     assert run(script, tmp_path).stdout == "body ran\n"
     assert_line_map_true(script, ans)
 
@@ -201,9 +201,9 @@ def test_label_and_prose_in_code_are_salvaged(tmp_path: Path) -> None:
     script = build_script(ans, [])
     assert script.syntax_error is None
     assert script.notes == (
-        "cell 14, line 1: 'Ans3.' looked like a label and was ignored",
-        "cell 14, line 2: 'This is my code for creating a process' looked like prose and was made a comment",
-        "cell 14, line 5: 'Here the main program starts:' looked like prose and was made a comment",
+        "cell 15, line 1: 'Ans3.' looked like a label and was ignored",
+        "cell 15, line 2: 'This is my code for creating a process' looked like prose and was made a comment",
+        "cell 15, line 5: 'Here the main program starts:' looked like prose and was made a comment",
     )
     assert_line_map_true(script, ans)
     out = run(script, tmp_path)
@@ -221,14 +221,14 @@ def test_code_that_cannot_be_salvaged_reports_the_student_line() -> None:
     cell = "import multiprocessing\n\ndef f(:\n    pass"
     ans = answer("print(0)", cell, first=13)
     script = build_script(ans, [Cell(0, "code", "import os")])
-    assert script.syntax_error == "SyntaxError in cell 14, line 3: invalid syntax"
+    assert script.syntax_error == "SyntaxError in cell 15, line 3: invalid syntax"
     assert "def f(:" in script.source  # kept as the student wrote it
     assert_line_map_true(script, ans)
 
 
 def test_salvage_does_not_run_when_code_is_python2() -> None:
     script = build_script(answer('print "hello"'), [])
-    assert script.syntax_error and script.syntax_error.startswith("SyntaxError in cell 10, line 1:")
+    assert script.syntax_error and script.syntax_error.startswith("SyntaxError in cell 11, line 1:")
     assert 'print "hello"' in script.source
 
 

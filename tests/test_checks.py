@@ -574,7 +574,7 @@ def test_student_line_counts_lines_across_the_answers_cells() -> None:
     ctx = CheckContext(Question("Q", "t", "x", "code", 1.0), Answer("Q", cells), script, None, Trace())
     assert student_line(ctx, 10) == "line 4"  # "import os", blank, "a = 1", "b = 2"
     assert student_line(ctx, 12) == "line 8"
-    assert student_line(ctx, 2) == "line 1 of cell 1"
+    assert student_line(ctx, 2) == "line 1 of cell 2"  # cells count from 1, as in Jupyter
     assert student_line(ctx, 5) == ""
 
 

@@ -74,7 +74,7 @@ def build_script(
 
     head = [f"# Script built by mpgrade for {answer.question_id}."]
     if definitions:
-        cells = ", ".join(str(i) for i in sorted(set(used)))
+        cells = ", ".join(str(i + 1) for i in sorted(set(used)))
         head += [f"# Definitions it uses from earlier cells ({cells}):", *definitions, ""]
     head.append("# The student's answer:")
     source_lines = list(head)
@@ -90,25 +90,9 @@ def build_script(
 
 
 def where(cell: Cell, line: int) -> str:
-    """How a student finds a line: "cell 14, line 3" in a notebook, "line 42" in a script."""
-    return f"line {line}" if cell.from_script else f"cell {cell.index}, line {line}"
-
-
-def answer_line(answer: Answer | None, script: BuiltScript, script_line: int) -> int | None:
-    """The line of ``Answer.code`` (what the student sees as their answer) behind a script
-    line; None for lines of earlier cells or lines the build added."""
-    where = script.line_map.get(script_line)
-    if where is None or answer is None:
-        return None
-    cell, line = where
-    offset = 0
-    for c in answer.cells:
-        if c.kind != "code" or not c.source.strip():
-            continue
-        if c.index == cell:
-            return line if c.from_script else offset + line  # a .py: its own file lines
-        offset += c.source.count("\n") + 2  # Answer.code joins cells with a blank line
-    return None
+    """How a student finds a line: "cell 14, line 3" in a notebook (cells counted from 1, as
+    Jupyter shows them), "line 42" in a script."""
+    return f"line {line}" if cell.from_script else f"cell {cell.index + 1}, line {line}"
 
 
 # --------------------------------------------------------------------------- the answer

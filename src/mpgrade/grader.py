@@ -17,8 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from mpgrade import __version__, sandbox
-from mpgrade.build import answer_line, build_script
+from mpgrade import __version__, locations, sandbox
+from mpgrade.build import build_script
 from mpgrade.checks import ProseGrade, grade_prose, run_check
 from mpgrade.diagnose import diagnose, race
 from mpgrade.model import (
@@ -31,7 +31,6 @@ from mpgrade.model import (
     Environment,
     GradeOptions,
     Limits,
-    ProcessStack,
     Question,
     QuestionResult,
     Report,
@@ -47,8 +46,6 @@ from mpgrade.resources import probe_dir
 from mpgrade.segment import context_for, segment
 from mpgrade.submission import load
 from mpgrade.verdicts import KILLED
-
-SCRIPT_NAME = "answer.py"
 
 
 def default_start_method() -> str:
@@ -262,8 +259,8 @@ def _rubric_check(grade: ProseGrade) -> CheckResult:
 def _run(plan: _Plan, method: str, options: GradeOptions) -> RunResult:
     return sandbox.run(
         RunRequest(
-            files={SCRIPT_NAME: plan.script.source},
-            script=SCRIPT_NAME,
+            files={locations.SCRIPT_NAME: plan.script.source},
+            script=locations.SCRIPT_NAME,
             limits=plan.limits,
             env={"MPGRADE_START_METHOD": method},
             pythonpath=(str(probe_dir()),),
@@ -354,8 +351,8 @@ def _feedback(
 def _summary(ctx: CheckContext, method: str | None) -> RunSummary:
     run, script = ctx.run, ctx.script
     assert run is not None and script is not None
-    stacks = tuple(_student_stack(s, ctx) for s in run.stacks)
-    listing = _listing(ctx)
+    stacks = tuple(locations.student_stack(s, ctx.answer, script) for s in run.stacks)
+    listing = locations.listing(ctx.answer, script)
     return RunSummary(
         exit_code=run.exit_code,
         duration_s=round(run.duration_s, 3),
@@ -369,73 +366,11 @@ def _summary(ctx: CheckContext, method: str | None) -> RunSummary:
         stacks=stacks,
         script="\n".join(text for _, text in listing),
         line_numbers=tuple(number for number, _ in listing),
-        blocking_line=_blocking_line(stacks),
+        blocking_line=locations.blocking_line(stacks),
         backend=run.backend,
         observer=run.observer,
-        error_line=_error_line(run.stderr, ctx),
+        error_line=locations.error_line(run.stderr, ctx.answer, script),
     )
-
-
-ANSWER_FILE = "your answer"
-
-
-def _listing(ctx: CheckContext) -> list[tuple[int, str]]:
-    """The answer's lines as they ran, each with the number the student knows it by."""
-    assert ctx.script is not None
-    lines = ctx.script.source.splitlines()
-    numbered = ((answer_line(ctx.answer, ctx.script, n), text) for n, text in enumerate(lines, 1))
-    return [(number, text) for number, text in numbered if number is not None]
-
-
-def _student_stack(stack: ProcessStack, ctx: CheckContext) -> ProcessStack:
-    """Stack frames in the student's terms: lines of their answer, or of an earlier cell,
-    instead of lines of the script mpgrade built."""
-    assert ctx.script is not None
-    lines = ctx.script.source.splitlines()
-    frames = []
-    for f in stack.frames:
-        if Path(f.file).name != SCRIPT_NAME:
-            frames.append(f)
-            continue
-        code = lines[f.line - 1].strip() if 0 < f.line <= len(lines) else f.code
-        mine = answer_line(ctx.answer, ctx.script, f.line)
-        cell = ctx.script.line_map.get(f.line)
-        if mine is not None:
-            frames.append(replace(f, file=ANSWER_FILE, line=mine, code=code))
-        elif cell is not None:
-            frames.append(replace(f, file=f"cell {cell[0]}", line=cell[1], code=code))
-        else:
-            frames.append(replace(f, code=code))
-    return replace(stack, frames=tuple(frames))
-
-
-_TRACEBACK_FRAME = re.compile(r'^\s*File "([^"]+)", line (\d+)', re.M)
-
-
-def _error_line(stderr: str, ctx: CheckContext) -> int | None:
-    """The answer's line where an exception was raised: the innermost frame in the student's
-    code of the first traceback that has one (a chained or pool error prints its cause, the
-    real origin, first), from any process of the tree."""
-    if ctx.script is None:
-        return None
-    for block in stderr.split("Traceback (most recent call last):")[1:]:
-        frames = [int(m[2]) for m in _TRACEBACK_FRAME.finditer(block) if Path(m[1]).name == SCRIPT_NAME]
-        mine = [n for n in (answer_line(ctx.answer, ctx.script, f) for f in frames) if n is not None]
-        if mine:
-            return mine[-1]
-    return None
-
-
-def _blocking_line(stacks: tuple[ProcessStack, ...]) -> int | None:
-    """The line of the answer where a hung child (or else the main process) was waiting."""
-    best: int | None = None
-    for stack in stacks:
-        for frame in reversed(stack.frames):
-            if frame.file == ANSWER_FILE:
-                if best is None or stack.name != "main":
-                    best = frame.line
-                break
-    return best
 
 
 def _joined(values: set[str]) -> str:

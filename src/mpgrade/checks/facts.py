@@ -10,12 +10,9 @@ from __future__ import annotations
 import ast
 import re
 import signal
-import sys
-import sysconfig
-from dataclasses import dataclass
 
-from mpgrade import verdicts
-from mpgrade.build import answer_line
+from mpgrade import locations, verdicts
+from mpgrade.locations import last_exception
 from mpgrade.model import CheckContext, ProcessInfo, ProcessStack, StackFrame, Trace
 
 _NUMBER_WORDS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
@@ -124,20 +121,8 @@ def code_of(ctx: CheckContext) -> str:
 
 
 def student_line(ctx: CheckContext, script_line: int) -> str:
-    """Where a line of the run script is in the student's notebook, in their terms.
-
-    Lines of the answer itself become "line N" (N counted in the answer's code, which
-    is what the student sees); lines of an earlier cell that the script included become
-    "line L of cell C"; lines the build step added itself return "".
-    """
-    script = ctx.script
-    if script is None or not script.line_map:
-        return f"line {script_line}"
-    where = script.line_map.get(script_line)
-    if where is None:
-        return ""
-    line = answer_line(ctx.answer, script, script_line)
-    return f"line {line}" if line is not None else f"line {where[1]} of cell {where[0]}"
+    """Where a line of the run script is in the student's notebook, in their terms."""
+    return locations.student_line(ctx.answer, ctx.script, script_line)
 
 
 def source_line(ctx: CheckContext, script_line: int) -> str:
@@ -147,32 +132,9 @@ def source_line(ctx: CheckContext, script_line: int) -> str:
     return lines[script_line - 1].strip() if 0 < script_line <= len(lines) else ""
 
 
-def _library_roots() -> tuple[str, ...]:
-    paths = sysconfig.get_paths()
-    roots = {paths[k] for k in ("stdlib", "platstdlib", "purelib", "platlib") if k in paths}
-    roots |= {sys.prefix, sys.base_prefix}
-    return tuple(sorted(r for r in roots if r))
-
-
-_LIBRARY_ROOTS = _library_roots()
-
-
-def is_student_file(path: str) -> bool:
-    """Not the standard library, an installed package, frozen code or the probe."""
-    if path.startswith("<") or "site-packages" in path or "/lib/python" in path:
-        return False
-    if "/multiprocessing/" in path or "/mpgrade/" in path:
-        return False
-    return not any(path.startswith(root + "/") for root in _LIBRARY_ROOTS)
-
-
 def student_frame(ctx: CheckContext, stack: ProcessStack) -> StackFrame | None:
     """Innermost frame of the student's own code in a stack (innermost frame is last)."""
-    line_map = ctx.script.line_map if ctx.script is not None else {}
-    for frame in reversed(stack.frames):
-        if is_student_file(frame.file) and (not line_map or frame.line in line_map):
-            return frame
-    return None
+    return locations.student_frame(stack, ctx.script.line_map if ctx.script is not None else None)
 
 
 def frame_code(ctx: CheckContext, frame: StackFrame) -> str:
@@ -180,51 +142,6 @@ def frame_code(ctx: CheckContext, frame: StackFrame) -> str:
 
 
 # --------------------------------------------------------------------------- failures
-
-
-@dataclass(frozen=True)
-class Raised:
-    """The last exception of a traceback in stderr: its one-line text and where it rose."""
-
-    text: str  # "ZeroDivisionError: division by zero"
-    line: int | None  # script line of the innermost student frame
-    function: str = ""
-
-
-_FRAME = re.compile(r'^\s+File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<func>\S+)')
-
-
-def last_exception(stderr: str) -> Raised | None:
-    """The final traceback in stderr (the one that ended the program or a child)."""
-    lines = stderr.splitlines()
-    found: Raised | None = None
-    i = 0
-    while i < len(lines):
-        if not lines[i].startswith("Traceback (most recent call last)"):
-            i += 1
-            continue
-        frames: list[tuple[str, int, str]] = []
-        i += 1
-        while i < len(lines) and (lines[i].startswith(" ") or not lines[i].strip()):
-            m = _FRAME.match(lines[i])
-            if m:
-                frames.append((m["file"], int(m["line"]), m["func"]))
-            i += 1
-        if i >= len(lines):
-            break
-        text = lines[i].strip()
-        if text.endswith(":"):  # multi-line messages such as the bootstrapping RuntimeError
-            rest: list[str] = []
-            for ln in lines[i + 1 :]:
-                if not ln.startswith((" ", "\t")) or not ln.strip():
-                    break
-                rest.append(ln.strip())
-            first = " ".join(rest).split(". ", 1)[0].rstrip(".")
-            text = f"{text} {first}." if first else text
-        mine = [f for f in frames if is_student_file(f[0])]
-        found = Raised(text, mine[-1][1] if mine else None, mine[-1][2] if mine else "")
-        i += 1
-    return found
 
 
 def exception_sentence(ctx: CheckContext) -> str:

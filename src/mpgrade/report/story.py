@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from mpgrade import verdicts
+from mpgrade import locations, verdicts
 from mpgrade.model import (
     Message,
     OutputLine,
@@ -24,18 +24,6 @@ from mpgrade.model import (
     ProcessStack,
     RunSummary,
     StackFrame,
-)
-
-# Frames from these paths are the interpreter's or the probe's, not the student's.
-_LIBRARY_MARKERS = (
-    "/lib/python",
-    "/multiprocessing/",
-    "site-packages",
-    "<frozen",
-    "<string>",
-    "/mpgrade/probe/",
-    "_mpgrade_probe",
-    "sitecustomize",
 )
 
 T = TypeVar("T")
@@ -137,12 +125,10 @@ def task_label(task: PoolTask) -> str:
     return short(f"{task.func}({task.input}) {outcome}", 60)
 
 
-def student_frame(stack: ProcessStack) -> StackFrame | None:
-    """The innermost frame in the student's code: where *their* program was stuck."""
-    for frame in reversed(stack.frames):
-        if not any(marker in frame.file for marker in _LIBRARY_MARKERS):
-            return frame
-    return stack.frames[-1] if stack.frames else None
+def shown_frame(stack: ProcessStack) -> StackFrame | None:
+    """The student's frame of a stack, else its innermost one: where it was stuck."""
+    found = locations.student_frame(stack)
+    return found if found is not None else (stack.frames[-1] if stack.frames else None)
 
 
 def frame_code(frame: StackFrame, run: RunSummary) -> str:
@@ -156,7 +142,7 @@ def frame_code(frame: StackFrame, run: RunSummary) -> str:
 
 
 def blocked_description(stack: ProcessStack, run: RunSummary) -> str:
-    frame = student_frame(stack)
+    frame = shown_frame(stack)
     where = f"line {frame.line} in {frame.function}" if frame else "an unknown place"
     code = frame_code(frame, run) if frame else ""
     wait = f" (waiting in {stack.wait})" if stack.wait else ""
@@ -175,7 +161,7 @@ def stack_lines(run: RunSummary) -> tuple[str, ...]:
     names = {p.pid: p.name for p in run.trace.processes}
     out = []
     for s in run.stacks:
-        frame = student_frame(s)
+        frame = shown_frame(s)
         where = f"{frame_place(frame)} in {frame.function}" if frame else "no Python frame"
         code = frame_code(frame, run) if frame else ""
         wait = f" (waiting in {s.wait})" if s.wait else ""

@@ -212,7 +212,7 @@ def _lane(node: story.ProcessNode, run: RunSummary, x: XScale, y: float) -> str:
 
 
 def _blocked_short(node: story.ProcessNode) -> str:
-    frame = story.student_frame(node.stack) if node.stack else None
+    frame = story.shown_frame(node.stack) if node.stack else None
     return f"blocked at line {frame.line}" if frame else "blocked, killed"
 
 
