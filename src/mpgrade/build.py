@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from mpgrade.magics import neutralise
-from mpgrade.model import Answer, BuiltScript, Cell
+from mpgrade.model import Answer, BuiltScript, Cell, Excerpt
 
 __all__ = ["build_script", "where"]
 
@@ -86,7 +86,8 @@ def build_script(
         source_lines.append(line.text)
         line_map[len(source_lines)] = (line.cell.index, line.line)
         previous = line.cell
-    return BuiltScript("\n".join(source_lines) + "\n", line_map, tuple(notes), error)
+    message, excerpt = error if error is not None else (None, None)
+    return BuiltScript("\n".join(source_lines) + "\n", line_map, tuple(notes), message, excerpt)
 
 
 def where(cell: Cell, line: int) -> str:
@@ -132,8 +133,9 @@ def _units(lines: list[_Line]) -> list[list[_Line]]:
     return units
 
 
-def _salvage(lines: list[_Line], notes: list[str]) -> str | None:
-    """Edit ``lines`` in place until they compile; return a student-facing error if they never do.
+def _salvage(lines: list[_Line], notes: list[str]) -> tuple[str, Excerpt | None] | None:
+    """Edit ``lines`` in place until they compile; return a student-facing error (and the
+    lines around it) if they never do.
 
     Only conservative edits, each noted: tabs mixed with spaces, a cell indented as a
     whole, an answer label before the code, and lines of English typed into code.
@@ -145,13 +147,25 @@ def _salvage(lines: list[_Line], notes: list[str]) -> str | None:
         except SyntaxError as exc:
             failure = exc
         except ValueError:  # null bytes
-            return "SyntaxError: the code contains null characters"
+            return "SyntaxError: the code contains null characters", None
         k = min(max((failure.lineno or 1) - 1, 0), len(lines) - 1) if lines else 0
         if not lines or not _fix(lines, k, failure, notes):
             break
     bad = lines[k] if lines else None
     place = f" in {where(bad.cell, bad.line)}" if bad else ""
-    return f"{type(failure).__name__}{place}: {failure.msg}"
+    message = f"{type(failure).__name__}{place}: {failure.msg}"
+    return message, (_excerpt(bad, failure.offset) if bad else None)
+
+
+def _excerpt(bad: _Line, offset: int | None, around: int = 2) -> Excerpt:
+    """The student's own lines around a line that does not compile, as they typed them."""
+    cell = bad.cell
+    first = cell.line_offset + 1
+    numbered = list(enumerate(cell.source.split("\n"), first))
+    i = bad.line - first
+    shown = tuple((n, text) for n, text in numbered[max(0, i - around): i + around + 1])
+    return Excerpt(shown, bad.line, offset if offset and offset > 0 else None,
+                   "" if cell.from_script else f"cell {cell.index + 1}")
 
 
 def _fix(lines: list[_Line], k: int, exc: SyntaxError, notes: list[str]) -> bool:

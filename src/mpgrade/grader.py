@@ -161,6 +161,7 @@ def _prepare(
             q.id, q.title, q.kind, "error", rubric_check.score if rubric_check else 0.0, q.points,
             f"{script.syntax_error}. Fix the syntax so the cell runs, then check again.",
             checks + ((rubric_check,) if rubric_check else ()),
+            excerpt=script.excerpt,
         )
     wall = options.timeout_s or q.timeout_s or limits.wall_s
     return _Plan(q, answer, script, replace(limits, wall_s=wall), method, rubric_check, rubric_text)
@@ -370,6 +371,7 @@ def _summary(ctx: CheckContext, method: str | None) -> RunSummary:
         backend=run.backend,
         observer=run.observer,
         error_line=locations.error_line(run.stderr, ctx.answer, script),
+        exception=raised.text if (raised := locations.last_exception(run.stderr)) else "",
     )
 
 

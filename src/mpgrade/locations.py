@@ -29,6 +29,7 @@ _FRAME = re.compile(
     r'^\s+File "(?P<file>[^"]{1,4096})", line (?P<line>\d{1,9}), in (?P<func>[^\s]{1,200})'
 )
 _HEAD = "Traceback (most recent call last)"
+_NO_STDIN = "EOFError: EOF when reading a line"
 
 
 def _library_roots() -> tuple[str, ...]:
@@ -115,6 +116,8 @@ def _exception_text(lines: list[str], i: int) -> str:
             rest.append(ln.strip())
         first = " ".join(rest).split(". ", 1)[0].rstrip(".")[:300]
         text = f"{text} {first}." if first else text
+    if text.startswith(_NO_STDIN):
+        text += " (input() has nobody to answer it: stdin is closed during grading)"
     return text
 
 

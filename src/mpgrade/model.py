@@ -330,6 +330,16 @@ class Trace:
 
 
 @dataclass(frozen=True)
+class Excerpt:
+    """A few of the student's lines around the one that failed, numbered as they see them."""
+
+    lines: tuple[tuple[int, str], ...]  # (number, text)
+    line: int  # the failing line's number
+    column: int | None = None  # 1-based column of a SyntaxError, for a caret
+    where: str = ""  # "cell 15" in a notebook, "" when the numbers are the answer's or file's
+
+
+@dataclass(frozen=True)
 class CheckResult:
     id: str
     passed: bool
@@ -369,6 +379,7 @@ class RunSummary:
     backend: str = ""  # isolation backend that ran it: "bwrap" | "plain"
     observer: str = ""  # how the supervisor saw the tree: "proc_connector" | "poll"
     error_line: int | None = None  # line of ``script`` where an exception was raised
+    exception: str = ""  # the last exception's line ("ZeroDivisionError: ..."), "" when none
     # The student's number of each line of ``script`` (cell lines in a notebook, file lines
     # in a .py); empty means 1, 2, 3...
     line_numbers: tuple[int, ...] = ()
@@ -394,6 +405,7 @@ class QuestionResult:
     run: RunSummary | None = None
     # Only for portability runs: start method -> (status, reason)
     portability: dict[str, tuple[str, str]] = field(default_factory=dict, hash=False, compare=False)
+    excerpt: Excerpt | None = None  # the student's code around a SyntaxError (no run)
 
 
 @dataclass(frozen=True)
@@ -449,6 +461,7 @@ class BuiltScript:
     line_map: dict[int, tuple[int, int]] = field(default_factory=dict, hash=False, compare=False)
     notes: tuple[str, ...] = ()  # e.g. "line 1 looked like prose and was ignored"
     syntax_error: str | None = None  # set when the answer cannot be compiled at all
+    excerpt: Excerpt | None = None  # with ``syntax_error``: the lines around it
 
 
 @dataclass(frozen=True)
