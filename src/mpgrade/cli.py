@@ -60,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--portability", action="store_true",
                        help="also run each code question under every start method")
     check.add_argument("--no-color", action="store_true", help="plain text output")
+    check.add_argument("--verbose", "-v", action="store_true",
+                       help="text report: every question's run in full, passing ones too")
 
     grade = sub.add_parser("grade", help="grade a whole class (folders, files, LMS zips)")
     grade.add_argument("paths", nargs="+")

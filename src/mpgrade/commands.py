@@ -133,7 +133,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     templates = Path(args.templates) if args.templates else None
     if templates is not None and not templates.is_dir():
         raise UsageError(f"--templates {args.templates}: not a folder")
-    _write(render(report, args.format, templates=templates, color=color), args.output)
+    _write(render(report, args.format, templates=templates, color=color, verbose=args.verbose), args.output)
     return ExitCode.OK if report.score >= report.max_score - 1e-9 else ExitCode.POINTS_LOST
 
 

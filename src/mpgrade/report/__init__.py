@@ -47,9 +47,18 @@ __all__ = [
 
 
 def render(
-    report: Report, fmt: str, templates: Path | None = None, color: bool | None = None
+    report: Report,
+    fmt: str,
+    templates: Path | None = None,
+    color: bool | None = None,
+    verbose: bool = False,
 ) -> str:
-    """``report`` as ``fmt`` (a name of ``mpgrade.formats``); ``templates`` overrides bundled templates."""
+    """``report`` as ``fmt`` (a name of ``mpgrade.formats``); ``templates`` overrides bundled
+    templates; ``verbose`` is the text report's ``-v`` (every run in full)."""
+    if verbose and fmt == "text":
+        from mpgrade.report.text import render_text
+
+        return render_text(report, color=color, verbose=True)
     return get(fmt).report(report, templates, color)
 
 
