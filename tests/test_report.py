@@ -406,7 +406,7 @@ def test_schema_documents_every_field() -> None:
 
 
 def test_text_without_colour_tells_the_whole_story(report: Report) -> None:
-    out = render(report, "text", color=False)
+    out = render(report, "text", color=False, verbose=True)
     assert "\x1b[" not in out
     for q in report.questions:
         assert q.id in out and q.title in out
@@ -416,10 +416,28 @@ def test_text_without_colour_tells_the_whole_story(report: Report) -> None:
     assert "Process-2 (pid 202) · target receiver" in out
     assert "blocked at line 12 in receiver: msg = conn.recv()" in out
     assert "Process-1 sent 1 on pipe-1" in out and "Process-2 received 3 on pipe-1" in out
-    assert "worker pid 301 ran 3: cube(1) → 1" in out
+    assert "worker pid 301 ran cube(1) → 1" in out
     assert "Fix: Close the unused end" in out
     assert "process.each_printed_number" in out and "stopped: deadlock" in out
     assert "bwrap" in out and "fork" in out
+
+
+def test_text_default_is_terse_and_right_first(report: Report) -> None:
+    out = render(report, "text", color=False)
+    lines = out.splitlines()
+    assert "submissions/ada/ass.ipynb" in lines[0] and "15feb-multiprocessing" in lines[0]
+    q3 = next(i for i, line in enumerate(lines) if " Q3 " in line)
+    assert "PASSED" in lines[q3] and " Q4 " in lines[q3 + 1]  # a pass is one line
+    assert "Run:" not in "\n".join(lines[q3 : q3 + 1])
+    assert "Process-1 sent 1 on pipe-1" not in out  # message log only with -v
+    assert "pipe-1: 3 sent by Process-1; 3 received by Process-2" in out
+    q6 = out[out.index(" Q6 ") :]
+    assert q6.index("Not yet what the question asks") < q6.index("The receiver kept")
+    assert "→ 12 │         msg = conn.recv()  ◀ blocked here" in q6
+    assert "ERROR:" not in out
+    assert "6 / 10 points · 2 passed, 1 partial" in " ".join(lines[-2:])  # the total is last
+    total = next(line for line in lines if line.startswith("Total "))
+    assert total.endswith("6 / 10") and out.index(total) > out.index(" Q6 ")
 
 
 def test_text_colour_follows_flag_and_no_color(report: Report, monkeypatch) -> None:

@@ -473,5 +473,18 @@ def closing_line(report: Report) -> RenderableType:
         f"{story.seconds(report.duration_s)}",
         style="bold green" if full else "bold red",
     )
-    return Rule(title, style="green" if full else "red")
+    return _Closing(title, "green" if full else "red")
+
+
+class _Closing:
+    """The closing line inside a rule when it fits, else on its own (never cut)."""
+
+    def __init__(self, title: Text, style: str) -> None:
+        self.title, self.style = title, style
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        if self.title.cell_len + 6 <= options.max_width:
+            yield Rule(self.title, style=self.style)
+        else:
+            yield self.title
 
