@@ -9,7 +9,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from conftest import EXAMPLE, by_id, check_json, processes_with, run_cli
+from conftest import CODE, EXAMPLE, by_id, check_json, processes_with, run_cli
 
 from mpgrade.resources import schema_path
 
@@ -279,3 +279,57 @@ def test_informational_commands() -> None:
     assert checks.returncode == 0 and "process.started" in checks.stdout
     schema = run_cli("schema")
     assert schema.returncode == 0 and json.loads(schema.stdout) == SCHEMA
+
+
+def _one_line(proc) -> str:
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    return lines[0]
+
+
+def test_output_that_cannot_be_written_exits_2_before_grading(cli, make_notebook, tmp_path: Path) -> None:
+    path = make_notebook()
+    proc = cli("check", str(path), "-o", str(tmp_path / "nowhere" / "report.html"))
+    assert proc.returncode == 2 and "does not exist" in _one_line(proc)
+    assert not list(tmp_path.glob("mpgrade-*"))  # nothing was graded: no run, no report
+    proc = cli("check", str(path), "-o", str(tmp_path))
+    assert proc.returncode == 2 and "is a folder" in _one_line(proc)
+
+
+def test_output_file_is_announced_on_stderr(make_notebook, tmp_path: Path) -> None:
+    out = tmp_path / "report.md"
+    proc = run_cli("check", str(make_notebook()), "-q", "Q1", "-f", "markdown", "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "" and proc.stderr.strip() == f"wrote {out}"
+    assert "## Q1" in out.read_text()
+
+
+def test_corrupted_notebook_message_is_whole_with_line_and_column(cli, make_notebook) -> None:
+    path = make_notebook()
+    text = path.read_text()
+    path.write_text(text[: text.index('"source"') + 20])  # cut inside a string
+    line = _one_line(cli("check", str(path)))
+    assert re.search(r"Unterminated string starting at line \d+, column \d+ \(", line), line
+
+
+def test_a_folder_suggests_grade(cli, tmp_path: Path) -> None:
+    proc = cli("check", str(tmp_path))
+    assert proc.returncode == 2
+    assert f"mpgrade grade {tmp_path} -o OUT" in _one_line(proc)
+
+
+def test_forced_assignment_that_fits_no_header_warns(make_notebook) -> None:
+    path = make_notebook()
+    proc = run_cli("check", str(path), "-a", "locks-queues", "-q", "Q1")
+    assert "warning: --assignment locks-queues" in proc.stderr
+    assert "15feb-multiprocessing" in proc.stderr
+    quiet = run_cli("check", str(path), "-a", "15feb-multiprocessing", "-q", "Q1")
+    assert "warning" not in quiet.stderr
+
+
+def test_input_failure_says_stdin_is_closed(make_notebook) -> None:
+    code = CODE["Q5"].replace('if __name__ == "__main__":\n', 'if __name__ == "__main__":\n    n = input("n? ")\n')
+    proc = run_cli("check", str(make_notebook(code={"Q5": code})), "-q", "Q5", env={"COLUMNS": "100"})
+    assert proc.returncode == 1
+    assert "stdin is closed during grading" in " ".join(proc.stdout.split())
+    assert "◀ raised here" in proc.stdout and 'n = input("n? ")' in proc.stdout

@@ -104,9 +104,54 @@ def choose_assignment(requested: str | None, sub: Submission | None) -> Assignme
 
 def _write(text: str, output: str | None) -> None:
     if output:
-        Path(output).write_text(text, encoding="utf-8")
+        try:
+            Path(output).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"-o {output}: cannot write ({exc.strerror or exc})") from None
+        print(f"wrote {output}", file=sys.stderr)
     else:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+def _writable(output: str) -> None:
+    """Refuse an output path that cannot be written before any grading work is done."""
+    target = Path(output)
+    folder = target.parent if str(target.parent) else Path(".")
+    if target.is_dir():
+        raise UsageError(f"-o {output}: is a folder; give a file name such as {target / 'report.html'}")
+    if not folder.is_dir():
+        raise UsageError(f"-o {output}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise UsageError(f"-o {output}: folder {folder} is not writable")
+
+
+def _header_hits(sub: Submission, assignment: Assignment) -> int:
+    """How many of ``assignment``'s questions the submission names by header or metadata."""
+    from mpgrade.segment import segment
+
+    seg = segment(sub, assignment.questions)
+    return sum(1 for a in seg.answers.values() if a.found_by in ("metadata", "header"))
+
+
+def _warn_if_unmatched(sub: Submission, forced: Assignment) -> None:
+    """A forced --assignment that the submission's headers (or its stamp) do not point to."""
+    hits = _header_hits(sub, forced)
+    try:
+        guess = choose_assignment(None, sub)
+    except AssignmentError:
+        guess = forced
+    theirs = _header_hits(sub, guess) if guess.id != forced.id else hits
+    stamped = sub.assignment_id == guess.id != forced.id
+    better = stamped or theirs > hits
+    if hits and not better:
+        return
+    name = Path(sub.path).name
+    why = f"{name} names {hits} of its {len(forced.questions)} questions by header"
+    if stamped:
+        why = f"{name} was made for {guess.id} (by `mpgrade template`)"
+    elif better:
+        why += f", and {theirs} of {guess.id}'s {len(guess.questions)}: is that the one?"
+    print(f"mpgrade: warning: --assignment {forced.id}: {why}", file=sys.stderr)
 
 
 # --------------------------------------------------------------------------- commands
@@ -121,6 +166,14 @@ def cmd_check(args: argparse.Namespace) -> int:
     from mpgrade.report import render
     from mpgrade.submission import SubmissionError, load
 
+    if Path(args.file).is_dir():
+        raise UsageError(f"{args.file}: is a folder; to grade every submission in it, run "
+                         f"`mpgrade grade {args.file} -o OUT`")
+    templates = Path(args.templates) if args.templates else None
+    if templates is not None and not templates.is_dir():
+        raise UsageError(f"--templates {args.templates}: not a folder")
+    if args.output:
+        _writable(args.output)
     try:
         sub = load(args.file)
     except SubmissionError as exc:
@@ -128,12 +181,12 @@ def cmd_check(args: argparse.Namespace) -> int:
             _write_ungradable(args, str(exc))
         raise
     assignment = choose_assignment(args.assignment, sub)
+    if args.assignment:
+        _warn_if_unmatched(sub, assignment)
     report = grade_submission(sub, assignment, _options(args, assignment))
     color = False if (args.no_color or os.environ.get("NO_COLOR") or args.output) else None
-    templates = Path(args.templates) if args.templates else None
-    if templates is not None and not templates.is_dir():
-        raise UsageError(f"--templates {args.templates}: not a folder")
-    _write(render(report, args.format, templates=templates, color=color, verbose=args.verbose), args.output)
+    text = render(report, args.format, templates=templates, color=color, verbose=args.verbose)
+    _write(text, args.output)
     return ExitCode.OK if report.score >= report.max_score - 1e-9 else ExitCode.POINTS_LOST
 
 

@@ -128,8 +128,12 @@ def _read_notebook(text: str, name: str) -> tuple[tuple[Cell, ...], str | None]:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
+        # json's message reads on into the position ("Unterminated string starting at").
+        where = f"line {exc.lineno}, column {exc.colno}"
+        said = f"{exc.msg} {where}" if exc.msg.endswith(" at") else f"{exc.msg} at {where}"
         raise SubmissionError(
-            f"{name}: not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}"
+            f"{name}: not valid JSON: {said} (the file is cut off or was edited by hand; "
+            "open and save it in Jupyter, or download it again)"
         ) from None
     if not isinstance(data, dict) or not ("cells" in data or "worksheets" in data):
         raise SubmissionError(f"{name}: valid JSON but not a Jupyter notebook (it has no cells)")
