@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import json
 import re
 import shutil
 import subprocess
@@ -61,3 +63,56 @@ def test_screenshot_is_a_real_png(page: Path, tmp_path: Path) -> None:
     _chromium(tmp_path, f"--screenshot={shot}", "--window-size=1200,2000", page.as_uri())
     data = shot.read_bytes()
     assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 20_000
+
+
+# Measures the laid-out page and writes the numbers into the outer page, for --dump-dom to
+# return. Added to a copy of the page only (the report itself carries no script), shown in
+# an iframe of the width under test (headless windows are never narrower than 500 px).
+MEASURE = """<script>
+window.addEventListener("load", () => {
+  const r = (el) => el ? el.getBoundingClientRect() : null;
+  const box = document.querySelector("#q-Q6 .timeline-box");
+  const svg = box && box.querySelector("svg");
+  const legend = document.querySelector("#q-Q6 .legend");
+  const facts = document.querySelector("dl.facts");
+  const wide = [...document.querySelectorAll("main *")].filter(
+    (el) => !el.closest(".timeline-box, pre, .table-box") && r(el).right > innerWidth + 1);
+  const out = {
+    viewport: innerWidth,
+    page: document.documentElement.scrollWidth,
+    box: box.clientWidth, boxScroll: box.scrollWidth, svg: r(svg).width,
+    legend: r(legend).height, legendRight: r(legend).right,
+    facts: r(facts).right, fontPx: parseFloat(getComputedStyle(document.querySelector(".feedback")).fontSize),
+    wide: wide.slice(0, 5).map((el) => el.tagName + "." + el.className),
+    code: document.querySelectorAll(".feedback code, .diagnosis code").length,
+  };
+  const pre = parent.document.createElement("pre");
+  pre.id = "measured";
+  pre.textContent = JSON.stringify(out);
+  parent.document.body.appendChild(pre);
+});
+</script>"""
+
+
+@pytest.mark.parametrize("width", [1200, 400])
+def test_layout_fits_desktop_and_mobile(tmp_path: Path, width: int) -> None:
+    report = render(sample_report(), "html").replace("</body>", MEASURE + "</body>")
+    page = tmp_path / "measured.html"
+    page.write_text(f'<!DOCTYPE html><body style="margin:0"><iframe width="{width}" height="900" '
+                    f'style="border:0" srcdoc="{html.escape(report)}"></iframe></body>', encoding="utf-8")
+    dom = _chromium(tmp_path, "--window-size=1300,1000", "--virtual-time-budget=3000",
+                    "--dump-dom", page.as_uri()).stdout
+    found = re.search(r'<pre id="measured">(.*?)</pre>', dom, flags=re.S)
+    assert found, dom[-2000:]
+    m = json.loads(html.unescape(found.group(1)))
+    assert m["viewport"] <= width
+    assert m["page"] <= m["viewport"], m  # nothing makes the page scroll sideways
+    assert m["wide"] == [], m
+    assert m["facts"] <= m["viewport"] and m["legendRight"] <= m["viewport"]
+    assert m["legend"] > 0 and m["fontPx"] >= 14
+    assert m["svg"] >= 640  # legible: the timeline keeps its size ...
+    if width == 400:
+        assert m["boxScroll"] > m["box"]  # ... and scrolls in its own box on a phone
+    else:
+        assert m["boxScroll"] <= m["box"] + 1
+    assert m["code"] >= 1  # backticks in feedback became code

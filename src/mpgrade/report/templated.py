@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from mpgrade import verdicts
 from mpgrade.model import QuestionResult, Report, RunSummary
@@ -81,7 +81,10 @@ def environment(templates: Path | None = None) -> jinja2.Environment:
         numbered=numbered,
         task_label=story.task_label,
         plural=plural,
+        md=inline_markdown,
     )
+    env.globals["colours"] = {"life": timeline.LIFE, "ink": timeline.INK, "task": timeline.TASK,
+                              "arrow": timeline.ARROW, "blocked": timeline.BLOCKED}
     return env
 
 
@@ -90,6 +93,16 @@ def render_html(report: Report, templates: Path | None = None) -> str:
         environment(templates)
         .get_template("report.html.j2")
         .render(report=report, questions=question_views(report, svg=True))
+    )
+
+
+def render_fragment(report: Report, templates: Path | None = None, note: str = "") -> str:
+    """The report's questions as an HTML fragment with a scoped stylesheet, for a page that
+    is not ours (a Jupyter output); ``note`` is a line said above the questions."""
+    return (
+        environment(templates)
+        .get_template("fragment.html.j2")
+        .render(report=report, questions=question_views(report, svg=True), note=note)
     )
 
 
@@ -160,6 +173,23 @@ def run_view(run: RunSummary, anchor: str, svg: bool) -> RunView:
         ),
         timeline=Markup(timeline.timeline_svg(run, anchor)) if svg else Markup(""),
     )
+
+
+def inline_markdown(text: object) -> Markup:
+    """Feedback as HTML: `code spans` become <code>, everything else stays escaped text.
+
+    Feedback quotes the student's code and names (process names, printed values), so
+    nothing but code spans is interpreted: no links, emphasis or raw HTML a student
+    could smuggle in through a name."""
+    flat = str(text)
+    out: list[str] = []
+    pos = 0
+    for match in re.finditer(r"(`+)(.+?)\1(?!`)", flat, flags=re.S):
+        out.append(str(escape(flat[pos : match.start()])))
+        out.append(f"<code>{escape(match.group(2).strip())}</code>")
+        pos = match.end()
+    out.append(str(escape(flat[pos:])))
+    return Markup("".join(out))
 
 
 def md_cell(text: object) -> str:
