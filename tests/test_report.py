@@ -653,3 +653,12 @@ def test_class_summary_page(report: Report) -> None:
     assert len(_svgs(html)) == 3
     for q in report.questions:
         assert f"<strong>{q.id}</strong>" in html
+
+
+def test_feedback_markdown_makes_code_and_keeps_student_text_plain(report: Report) -> None:
+    q6 = report.questions[5]
+    evil = "Process `<b>x</b>` named [click](javascript:alert(1)) <img src=x onerror=alert(1)> **bold**"
+    html = render(replace(report, questions=(replace(q6, feedback=evil),)), "html")
+    assert "<code>&lt;b&gt;x&lt;/b&gt;</code>" in html
+    assert "<img" not in html and "<a href=\"javascript" not in html and "<strong>bold" not in html
+    assert "[click](javascript:alert(1))" in html and "**bold**" in html

@@ -59,6 +59,7 @@ def render_text(
         markup=False,
         highlight=False,
         emoji=False,
+        force_jupyter=False,  # in a kernel, rich would display the report instead of returning it
     )
     console.print(report_renderable(report, verbose))
     # Grids pad their cells to the width: trailing blanks only cost a copy-paste.
