@@ -662,3 +662,13 @@ def test_feedback_markdown_makes_code_and_keeps_student_text_plain(report: Repor
     assert "<code>&lt;b&gt;x&lt;/b&gt;</code>" in html
     assert "<img" not in html and "<a href=\"javascript" not in html and "<strong>bold" not in html
     assert "[click](javascript:alert(1))" in html and "**bold**" in html
+
+
+def test_markdown_and_html_carry_no_control_characters(report: Report) -> None:
+    q3 = report.questions[2]
+    evil = OutputLine(101, "stdout", "\x1b[2J\x1b]52;c;ZXZpbA==\x07 10 / 10 PASSED", t=0.05)
+    run = replace(q3.run, trace=replace(q3.run.trace, lines=(evil,)), stdout=evil.text)
+    bad = replace(report, questions=(replace(q3, run=run, title="Create \x1b[31ma Process"),))
+    for fmt in ("markdown", "html"):
+        out = render(bad, fmt)
+        assert "\x1b" not in out and "\x07" not in out and "␛[2J" in out, fmt

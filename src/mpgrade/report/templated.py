@@ -21,6 +21,7 @@ from mpgrade.model import QuestionResult, Report, RunSummary
 from mpgrade.report import charts, story, timeline
 from mpgrade.report.summary import STATUSES, BatchFacts, ClassSummary
 from mpgrade.resources import data_dir
+from mpgrade.safe_text import plain
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ def environment(templates: Path | None = None) -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        finalize=_inert,
     )
     env.filters.update(
         points=story.points,
@@ -173,6 +175,13 @@ def run_view(run: RunSummary, anchor: str, svg: bool) -> RunView:
         ),
         timeline=Markup(timeline.timeline_svg(run, anchor)) if svg else Markup(""),
     )
+
+
+def _inert(value: object) -> object:
+    """Every value a template prints, with control characters made visible (``safe_text``)."""
+    if isinstance(value, Markup):
+        return Markup(plain(value))
+    return plain(value) if isinstance(value, str) else value
 
 
 def inline_markdown(text: object) -> Markup:
