@@ -4,9 +4,12 @@
     python docs/make_screenshot.py path/to/answer.ipynb --assignment 15feb-multiprocessing
     python docs/make_screenshot.py -q Q6 --out docs/report-q6.png   # one question
     python docs/make_screenshot.py --sample              # the hand-built report of the tests
+    python docs/make_screenshot.py --jupyter --out docs/jupyter-magic.png   # %%mpgrade in a notebook
 
-Writes docs/report-example.png (and, with --html, the HTML it photographed). Needs the
-`chromium` binary (Debian: apt-get install chromium).
+Writes docs/report-example.png (and, with --html, the HTML it photographed). With
+--jupyter: a notebook that checks the example's Q6 with `%%mpgrade`, executed in a real
+kernel (nbclient) and rendered to HTML by nbconvert. Needs the `chromium` binary
+(Debian: apt-get install chromium) and, for --jupyter, `pip install '.[test]'`.
 """
 
 from __future__ import annotations
@@ -34,6 +37,27 @@ def report_for(args: argparse.Namespace):
 
     options = GradeOptions(questions=tuple(args.question))
     return grade_file(args.submission, load_assignment(args.assignment), options)
+
+
+def jupyter_html() -> str:
+    """A student's notebook checking Q6 with the cell magic, run and rendered as Jupyter would."""
+    import nbclient
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    example = nbformat.read(str(ROOT / "examples" / "ass.ipynb"), as_version=4)
+    q6 = next(c.source for c in example.cells if "Pipe()" in c.source)
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("Q6. Write a python program to create 4 processes, each "
+                                      "process should print a different number."),
+        nbformat.v4.new_code_cell("%load_ext mpgrade"),
+        nbformat.v4.new_code_cell("%%mpgrade Q6\n" + q6),
+    ]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbclient.NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    html, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
+    return html
 
 
 def screenshot(html: str, out: Path, width: int, height: int) -> None:
@@ -73,6 +97,8 @@ def main() -> int:
     parser.add_argument("--question", "-q", action="append", default=[],
                         help="grade only this question (repeatable)")
     parser.add_argument("--sample", action="store_true", help="use the tests' hand-built report")
+    parser.add_argument("--jupyter", action="store_true",
+                        help="photograph %%%%mpgrade's output in a notebook instead")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "report-example.png")
     parser.add_argument("--html", type=Path, help="also keep the rendered HTML here")
     parser.add_argument("--width", type=int, default=1200)
@@ -81,7 +107,7 @@ def main() -> int:
 
     from mpgrade.report import render
 
-    html = render(report_for(args), "html")
+    html = jupyter_html() if args.jupyter else render(report_for(args), "html")
     if args.html:
         args.html.write_text(html, encoding="utf-8")
     screenshot(html, args.out, args.width, args.height)
