@@ -128,3 +128,26 @@ def test_verbose_tells_every_run_in_full() -> None:
     q3 = _sections(out)["Q3"]
     assert "Run: exit 0" in q3 and "Hello from the child process" in q3
     assert "Messages (in order)" in out and "worker pid 302 ran cube(2) → 8" in out
+
+
+HOSTILE_Q3 = '''import multiprocessing
+
+def greet():
+    print("\\x1b[2J\\x1b]52;c;ZXZpbA==\\x07\\x1b[1;32m 10 / 10 PASSED [/bold]")
+
+if __name__ == "__main__":
+    p = multiprocessing.Process(target=greet, name="\\x1b[31mevil[/bold]\\x1b]0;title\\x07")
+    p.start()
+    p.join()
+'''
+
+
+def test_a_hostile_submission_cannot_act_on_the_terminal(make_notebook, tmp_path: Path) -> None:
+    path = make_notebook(code={"Q3": HOSTILE_Q3})
+    proc = run_cli("check", str(path), "-q", "Q3", "--no-color", "-v")
+    assert proc.returncode == 0, proc.stderr
+    assert "\x1b" not in proc.stdout and "\x07" not in proc.stdout
+    assert "␛[31mevil[/bold]" in proc.stdout and "10 / 10 PASSED [/bold]" in proc.stdout
+    out = tmp_path / "report.txt"
+    assert run_cli("check", str(path), "-q", "Q3", "-v", "-o", str(out)).returncode == 0
+    assert "\x1b" not in out.read_text(encoding="utf-8")

@@ -351,7 +351,7 @@ def _add_process(parent: Tree, node: story.ProcessNode, verbose: bool, budget: l
     lines = node.lines if verbose else tuple(ln for ln in node.lines if ln.stream == "stdout")
     shown = lines if verbose else lines[:LINES_SHOWN]
     if shown:
-        said = " · ".join(story.short(line.text, 40) for line in shown)
+        said = " · ".join(story.short(line.text, 100 if verbose else 40) for line in shown)
         more = f" … ({len(lines)} lines)" if len(lines) > len(shown) else ""
         branch.add(text(f"printed: {said}{more}", "dim"))
     for child in node.children:
