@@ -148,7 +148,7 @@ def test_question_id_from_label(label: str, expected: str | None) -> None:
 @pytest.mark.parametrize(
     ("name", "content", "message"),
     [
-        ("ass.ipynb", b'{\n  "cells": [\n    x\n', "ass.ipynb: not valid JSON (line 3, column 5)"),
+        ("ass.ipynb", b'{\n  "cells": [\n    x\n', "ass.ipynb: not valid JSON: Expecting value at line 3, column 5"),
         ("ass.ipynb", b"[1, 2, 3]", "ass.ipynb: valid JSON but not a Jupyter notebook"),
         ("ass.ipynb", b'{"name": "x"}', "ass.ipynb: valid JSON but not a Jupyter notebook"),
         ("ass.ipynb", b"", "ass.ipynb: empty file"),
