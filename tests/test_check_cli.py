@@ -287,11 +287,17 @@ def _one_line(proc) -> str:
     return lines[0]
 
 
-def test_output_that_cannot_be_written_exits_2_before_grading(cli, make_notebook, tmp_path: Path) -> None:
+def test_output_that_cannot_be_written_exits_2_before_grading(cli, make_notebook, tmp_path: Path,
+                                                              monkeypatch) -> None:
+    import mpgrade.grader
+
+    def no_grading(*args, **kwargs):
+        raise AssertionError("graded although the report could not be written")
+
+    monkeypatch.setattr(mpgrade.grader, "grade_submission", no_grading)
     path = make_notebook()
     proc = cli("check", str(path), "-o", str(tmp_path / "nowhere" / "report.html"))
     assert proc.returncode == 2 and "does not exist" in _one_line(proc)
-    assert not list(tmp_path.glob("mpgrade-*"))  # nothing was graded: no run, no report
     proc = cli("check", str(path), "-o", str(tmp_path))
     assert proc.returncode == 2 and "is a folder" in _one_line(proc)
 
