@@ -672,3 +672,13 @@ def test_markdown_and_html_carry_no_control_characters(report: Report) -> None:
     for fmt in ("markdown", "html"):
         out = render(bad, fmt)
         assert "\x1b" not in out and "\x07" not in out and "␛[2J" in out, fmt
+
+
+def test_html_question_says_each_sentence_once(report: Report) -> None:
+    q6 = report.questions[5]
+    d = q6.diagnoses[0]
+    feedback = f"{d.explanation} Fix: {d.fix} {q6.checks[1].message}"
+    html = render(replace(report, questions=(replace(q6, feedback=feedback),)), "html")
+    assert html.count("so recv() never sees end-of-file") == 1
+    assert html.count("Only 1 of 4 processes printed a number") == 1
+    assert "write end open" in html and "Fewer than 4 distinct numbers" in html  # titles, new facts stay

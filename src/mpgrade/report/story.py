@@ -8,6 +8,7 @@ and the templates free of logic.
 
 from __future__ import annotations
 
+import re
 import signal
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable
@@ -277,3 +278,50 @@ def _group(items: Iterable[T], key: Callable[[T], K]) -> dict[K, list[T]]:
     for item in items:
         grouped[key(item)].append(item)
     return dict(grouped)
+
+
+class Said:
+    """The clauses already printed for one question, so that none is printed twice.
+
+    Check messages and diagnoses often share a clause ("only two child processes were
+    started"); the first place it appears keeps it."""
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+
+    def fresh(self, sentence: str) -> str:
+        kept = []
+        for clause in _clauses(" ".join(sentence.split())):
+            key = _key(clause)
+            if not key or key in self.seen or any(
+                len(old.split()) >= 4 and old in key for old in self.seen
+            ):
+                continue
+            self.seen.add(key)
+            kept.append(clause)
+        if not kept:
+            return ""
+        joined = " ".join(kept)
+        return joined[:-1] + "." if joined.endswith((":", ";", ",")) else joined
+
+
+def _clauses(sentence: str) -> list[str]:
+    """Split after ``. ; : ! ?`` and a space, but not inside backticks or parentheses."""
+    out, start, depth, code = [], 0, 0, False
+    for i, ch in enumerate(sentence):
+        if ch == "`":
+            code = not code
+        elif not code and ch == "(":
+            depth += 1
+        elif not code and ch == ")":
+            depth = max(0, depth - 1)
+        elif (not code and depth == 0 and ch in ".;:!?" and i + 1 < len(sentence)
+              and sentence[i + 1] == " "):
+            out.append(sentence[start: i + 1])
+            start = i + 2
+    out.append(sentence[start:])
+    return [c for c in out if c]
+
+
+def _key(clause: str) -> str:
+    return re.sub(r"[\W_]+", " ", clause.lower()).strip()

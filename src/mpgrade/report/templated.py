@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import jinja2
 from markupsafe import Markup, escape
 
 from mpgrade import verdicts
-from mpgrade.model import QuestionResult, Report, RunSummary
+from mpgrade.model import CheckResult, Diagnosis, QuestionResult, Report, RunSummary
 from mpgrade.report import charts, story, timeline
 from mpgrade.report.summary import STATUSES, BatchFacts, ClassSummary
 from mpgrade.resources import data_dir
@@ -51,6 +51,10 @@ class QuestionView:
     q: QuestionResult
     anchor: str  # HTML id, safe in a URL fragment
     run: RunView | None
+    # The question's diagnoses and checks with what the feedback already said taken out,
+    # so that a sentence is read once on the page.
+    diagnoses: tuple[Diagnosis, ...] = ()
+    checks: tuple[CheckResult, ...] = ()
 
 
 @functools.lru_cache(maxsize=8)
@@ -153,7 +157,13 @@ def question_views(report: Report, svg: bool) -> list[QuestionView]:
     views = []
     for q in report.questions:
         anchor = "q-" + re.sub(r"[^A-Za-z0-9_-]", "-", q.id)
-        views.append(QuestionView(q, anchor, run_view(q.run, anchor, svg) if q.run else None))
+        said = story.Said()
+        said.fresh(q.feedback)
+        diagnoses = tuple(replace(d, explanation=said.fresh(d.explanation), fix=said.fresh(d.fix))
+                          for d in q.diagnoses)
+        checks = tuple(replace(c, message=said.fresh(c.message)) for c in q.checks)
+        run = run_view(q.run, anchor, svg) if q.run else None
+        views.append(QuestionView(q, anchor, run, diagnoses, checks))
     return views
 
 

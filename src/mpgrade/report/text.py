@@ -16,7 +16,6 @@ sequences stay inert and ``[/bold]`` is just text.
 from __future__ import annotations
 
 import os
-import re
 import sys
 from collections import Counter
 from dataclasses import dataclass
@@ -128,7 +127,7 @@ def _lost_points(q: QuestionResult) -> bool:
 def question_section(q: QuestionResult, verbose: bool = False) -> RenderableType:
     if not _lost_points(q) and not verbose:
         return _row(q)
-    said = Said()
+    said = story.Said()
     body: list[RenderableType] = []
     # Each cause keeps only what was not said before it; one with nothing new goes.
     listed = causes(q)
@@ -216,53 +215,6 @@ def _hanging(label: str, body: Text, style: str = "bold") -> Table:
     grid.add_column(ratio=1)
     grid.add_row(Text(label, style=style), body)
     return grid
-
-
-class Said:
-    """The clauses already printed for one question, so that none is printed twice.
-
-    Check messages and diagnoses often share a clause ("only two child processes were
-    started"); the first place it appears keeps it."""
-
-    def __init__(self) -> None:
-        self.seen: set[str] = set()
-
-    def fresh(self, sentence: str) -> str:
-        kept = []
-        for clause in _clauses(" ".join(sentence.split())):
-            key = _key(clause)
-            if not key or key in self.seen or any(
-                len(old.split()) >= 4 and old in key for old in self.seen
-            ):
-                continue
-            self.seen.add(key)
-            kept.append(clause)
-        if not kept:
-            return ""
-        joined = " ".join(kept)
-        return joined[:-1] + "." if joined.endswith((":", ";", ",")) else joined
-
-
-def _clauses(sentence: str) -> list[str]:
-    """Split after ``. ; : ! ?`` and a space, but not inside backticks or parentheses."""
-    out, start, depth, code = [], 0, 0, False
-    for i, ch in enumerate(sentence):
-        if ch == "`":
-            code = not code
-        elif not code and ch == "(":
-            depth += 1
-        elif not code and ch == ")":
-            depth = max(0, depth - 1)
-        elif (not code and depth == 0 and ch in ".;:!?" and i + 1 < len(sentence)
-              and sentence[i + 1] == " "):
-            out.append(sentence[start: i + 1])
-            start = i + 2
-    out.append(sentence[start:])
-    return [c for c in out if c]
-
-
-def _key(clause: str) -> str:
-    return re.sub(r"[\W_]+", " ", clause.lower()).strip()
 
 
 # --------------------------------------------------------------------------- the student's code
