@@ -339,3 +339,10 @@ def test_input_failure_says_stdin_is_closed(make_notebook) -> None:
     assert proc.returncode == 1
     assert "stdin is closed during grading" in " ".join(proc.stdout.split())
     assert "◀ raised here" in proc.stdout and 'n = input("n? ")' in proc.stdout
+
+
+def test_error_lines_are_inert(cli, tmp_path: Path) -> None:
+    path = tmp_path / "\x1b[2Jevil.ipynb"
+    path.write_text("{not json")
+    line = _one_line(cli("check", str(path)))
+    assert "\x1b" not in line and "␛[2Jevil.ipynb" in line

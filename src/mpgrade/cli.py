@@ -131,4 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _say(line: str) -> None:
-    print(line.replace("\n", " "), file=sys.stderr)
+    """One line on stderr; a file name from a submission cannot act on the terminal."""
+    from mpgrade.safe_text import plain
+
+    print(plain(line.replace("\n", " ")), file=sys.stderr)
