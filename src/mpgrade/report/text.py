@@ -37,7 +37,6 @@ from mpgrade.safe_text import plain
 LINES_SHOWN = 3  # printed lines per process, by default
 NODES_SHOWN = 8  # processes in a tree, by default
 MESSAGES_SHOWN = 24  # with verbose
-INDENT = 4
 
 
 def render_text(
@@ -196,19 +195,22 @@ def causes(q: QuestionResult) -> list[Cause]:
 
 
 def _cause(cause: Cause, explanation: str, fix: str, number: int) -> list[RenderableType]:
-    out: list[RenderableType] = []
-    label = f"{number}." if number else ""
-    if cause.title:
-        out.append(_hanging(label, text(cause.title, "bold")) if label else text(cause.title, "bold"))
-        label = ""
+    """A cause: its title after its number, then what is new in its explanation and fix,
+    all hanging under the title."""
+    body: list[RenderableType] = []
     if explanation:
-        out.append(_hanging(label, text(explanation)) if label else Padding(text(explanation), (0, 0, 0, 3 if number else 0)))
+        body.append(text(explanation))
     if fix:
-        out.append(Padding(Text.assemble(("Fix: ", "bold"), text(fix)), (0, 0, 0, 3 if number else 0)))
-    return out
+        body.append(Text.assemble(("Fix: ", "bold"), text(fix)))
+    if cause.title:
+        body.insert(0, text(cause.title, "bold"))
+    if not number:
+        return body
+    head, *rest = body or [Text()]
+    return [_hanging(f"{number}.", head), *(Padding(r, (0, 0, 0, 3)) for r in rest)]
 
 
-def _hanging(label: str, body: Text, style: str = "bold") -> Table:
+def _hanging(label: str, body: RenderableType, style: str = "bold") -> Table:
     """``label`` then ``body``, wrapped lines aligned under the body's first word."""
     grid = Table.grid(padding=(0, 1))
     grid.add_column(no_wrap=True, width=max(2, len(label)))
@@ -268,10 +270,11 @@ def run_tree(run: RunSummary, verbose: bool = False) -> RenderableType:
     if verbose and run.reason_detail:
         tree.add(text(run.reason_detail, "red"))
     forest = story.process_forest(run)
-    budget = [len(story.flatten(forest)) if verbose else NODES_SHOWN]
+    everyone = len(story.flatten(forest))
+    budget = [everyone if verbose else NODES_SHOWN]
     for node in forest:
         _add_process(tree, node, verbose, budget)
-    hidden = len(story.flatten(forest)) - (NODES_SHOWN if not verbose else len(story.flatten(forest)))
+    hidden = everyone - (everyone if verbose else NODES_SHOWN)
     if hidden > 0:
         tree.add(Text(f"… {hidden} more processes (-v shows all)", style="dim"))
     for pool in story.pool_stories(run):
