@@ -151,3 +151,13 @@ def test_a_hostile_submission_cannot_act_on_the_terminal(make_notebook, tmp_path
     out = tmp_path / "report.txt"
     assert run_cli("check", str(path), "-q", "Q3", "-v", "-o", str(out)).returncode == 0
     assert "\x1b" not in out.read_text(encoding="utf-8")
+
+
+def test_full_marks_is_a_line_per_question_and_the_total(make_notebook) -> None:
+    proc = run_cli("check", str(make_notebook()), env={"COLUMNS": "80"})
+    assert proc.returncode == 0, proc.stdout
+    lines = proc.stdout.splitlines()
+    assert len(lines) <= 14, proc.stdout  # the long temporary path may wrap the first line
+    assert not any(ln.startswith("Question ") for ln in lines)  # the rows are the table
+    assert [ln.split()[1] for ln in lines if QUESTION_ROW.match(ln)] == ["Q1", "Q2", "Q3", "Q4", "Q5", "Q6"]
+    assert "10 / 10 points" in lines[-1]

@@ -76,7 +76,10 @@ def report_renderable(report: Report, verbose: bool = False) -> RenderableType:
     matrix = portability_table(report)
     if matrix is not None:
         parts.append(matrix)
-    parts += [score_table(report), closing_line(report)]
+    # When every question took one line, those lines are the table already.
+    if verbose or any(_lost_points(q) for q in report.questions):
+        parts.append(score_table(report))
+    parts.append(closing_line(report))
     return Group(*parts)
 
 
