@@ -219,7 +219,7 @@ def test_two_copies_of_an_exercise_keep_their_own_custom_checks(tmp_path: Path) 
     grades with its own checks.py."""
     import shutil
 
-    from mpgrade.checks import run_check
+    from mpgrade.checks import CheckError, run_check
     from mpgrade.resources import data_dir
 
     copy = tmp_path / "my-locks"
@@ -239,4 +239,45 @@ def test_two_copies_of_an_exercise_keep_their_own_custom_checks(tmp_path: Path) 
     q = adapted.questions[0]
     ctx = CheckContext(q, None, None, None, Trace())
     probe = run_check(CheckSpec("lq.adapted", 1.0, {"optional_code": True}, source=spec.source), ctx)
-    assert probe.passed
+    assert probe.outcome == "not_applicable"  # found in the copy's checks.py, and no code given
+    with pytest.raises(CheckError):
+        run_check(CheckSpec("lq.adapted", 1.0, {}, source=original.custom_checks), ctx)
+
+
+# --------------------------------------------------------------------------- declared checks
+
+
+@pytest.mark.parametrize(("params", "words"), [
+    ("{ mni = 4 }", ("unknown parameter 'mni' of check 'process.started'", "min")),
+    ("{ min = \"four\" }", ("'min' must be int, got str",)),
+    ("{ pool = \"sometimes\" }", ("'pool' must be one of 'count', 'note', 'no'",)),
+    ("{ requires = [\"process.nope\"] }", ("requires 'process.nope'",)),
+])
+def test_check_params_are_validated_against_the_declaration(tmp_path: Path, params: str, words) -> None:
+    text = VALID.replace('id = "process.started"\npoints = 1.0\n',
+                         f'id = "process.started"\npoints = 1.0\nparams = {params}\n')
+    path = write(tmp_path, text)
+    assert_at(error_of(path), path, line_of(text, "params ="), "questions[0].checks[0].params", *words)
+
+
+def test_a_misspelt_expectation_fails_at_load_time(tmp_path: Path) -> None:
+    text = VALID.replace('id = "process.started"\npoints = 1.0\n',
+                         'id = "pool.results_correct"\npoints = 1.0\nparams = { expect = "cubed" }\n')
+    path = write(tmp_path, text)
+    assert_at(error_of(path), path, line_of(text, "params ="), "'expect' must be one of",
+              "'square', 'cube', 'by_name'", "got 'cubed'")
+
+
+def test_custom_checks_declare_their_parameters_too(tmp_path: Path) -> None:
+    import shutil
+
+    from mpgrade.resources import data_dir
+
+    copy = tmp_path / "my-locks"
+    shutil.copytree(data_dir("exercises") / "locks-queues", copy)
+    text = (copy / "exercise.toml").read_text().replace('id = "locks-queues"', 'id = "my-locks"')
+    text = text.replace("params = { expect = 4000 }", "params = { expected = 4000 }")
+    (copy / "exercise.toml").write_text(text.replace("../../solutions/locks-queues/", "../"))
+    message = error_of(copy)
+    assert "unknown parameter 'expected' of check 'lq.final_total'" in message
+    assert message.startswith(f"{(copy / 'exercise.toml').resolve()}:{line_of(text, 'expected = 4000')}:")

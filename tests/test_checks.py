@@ -125,11 +125,11 @@ def test_q4_example_pool_used_and_squares_correct() -> None:
     assert "square(45) = 2025" in correct.message
 
 
-def test_q4_prose_only_passes_optional_code_checks() -> None:
+def test_q4_prose_only_makes_optional_code_checks_not_applicable() -> None:
     ctx = make_ctx("", code_optional=True, checks=("pool.used",))
-    for cid in ("pool.used", "pool.results_correct"):
-        result = grade(cid, ctx, 0.25, optional_code=True, expect="square")
-        assert result.passed and result.score == 0.25
+    for cid, params in (("pool.used", {}), ("pool.results_correct", {"expect": "square"})):
+        result = grade(cid, ctx, 0.25, optional_code=True, **params)
+        assert result.outcome == "not_applicable" and not result.passed and result.score == 0
         assert result.message == "No code given; prose alone answers this question."
 
 
@@ -152,8 +152,8 @@ if __name__ == "__main__":
 
 def test_q5_example_passes_every_check() -> None:
     ctx = pool_ctx(Q5, "__main__.cube", [3, 4, 6, 8, 14, 34, 8, 9], lambda n: n**3, size=6)
-    results = {cid: grade(cid, ctx, expect="cube") for cid in
-               ("pool.used", "pool.workers_computed", "pool.results_correct", "output.results_printed")}
+    results = {cid: grade(cid, ctx) for cid in ("pool.used", "pool.workers_computed", "output.results_printed")}
+    results["pool.results_correct"] = grade("pool.results_correct", ctx, expect="cube")
     assert all(r.passed for r in results.values()), {k: r.message for k, r in results.items()}
     assert "six worker processes" in results["pool.used"].message
     assert "eight tasks ran in six worker processes" in results["pool.workers_computed"].message.lower()
@@ -301,9 +301,9 @@ def four_children(texts: list[str], target: str | None = "__main__.print_number"
 
 def test_q6_four_processes_four_numbers_passes() -> None:
     ctx = four_children(["0", "1", "2", "3"])
-    for cid in ("process.started", "process.each_printed_number", "process.distinct_numbers",
-                "run.completed"):
-        result = grade(cid, ctx, min=4)
+    for cid, params in (("process.started", {"min": 4}), ("process.each_printed_number", {"min": 4}),
+                        ("process.distinct_numbers", {"min": 4}), ("run.completed", {})):
+        result = grade(cid, ctx, **params)
         assert result.passed and result.score == 0.5, (cid, result.message)
     assert "four child processes printed 4 different numbers" in \
         grade("process.distinct_numbers", ctx, min=4).message.lower()
@@ -385,8 +385,9 @@ def test_printed_without_process() -> None:
         print(i)
     """
     ctx = make_ctx(code, lines=out(100, "0", "1", "2", "3"))
-    for cid in ("process.started", "process.child_printed", "process.each_printed_number"):
-        result = grade(cid, ctx, min=4)
+    for cid, params in (("process.started", {"min": 4}), ("process.child_printed", {}),
+                        ("process.each_printed_number", {"min": 4})):
+        result = grade(cid, ctx, **params)
         assert not result.passed
         assert "printed by the main process" in result.message and "no child process ran" in result.message
 
@@ -489,8 +490,9 @@ def test_pipe_order_reports_first_out_of_order_message() -> None:
     assert "the 2nd message received over pipe-1 was 3, but 2 was sent 2nd" in result.message
 
 
-def test_pipe_order_without_pipes() -> None:
-    assert grade("pipe.order", q3_ctx(), 0.0).message == "No Pipe/Queue used."
+def test_pipe_order_without_pipes_does_not_apply() -> None:
+    result = grade("pipe.order", q3_ctx(), 0.0)
+    assert result.outcome == "not_applicable" and result.message == "No Pipe or Queue was used."
 
 
 def test_duplex_pipe_and_multi_producer_queue() -> None:
@@ -605,8 +607,56 @@ def test_pool_that_raised_names_the_error_in_its_checks() -> None:
               "_pickle.PicklingError: Can't pickle <function <lambda>>: attribute lookup <lambda> failed\n")
     ctx = make_ctx(code, pools=(PoolInfo(1, 100, 2, ("map",)),), stderr=stderr, exit_code=1)
     for cid in ("pool.workers_computed", "pool.results_correct", "output.results_printed"):
-        result = grade(cid, ctx, expect="cube")
+        result = grade(cid, ctx, **({"expect": "cube"} if cid == "pool.results_correct" else {}))
         assert not result.passed
         assert result.message == ("Your Pool was given work, but no task finished in a worker: your code "
                                   "raised `_pickle.PicklingError: Can't pickle <function <lambda>>: "
                                   "attribute lookup <lambda> failed` on line 4.")
+
+
+# --------------------------------------------------------------------------- declarations, gating, n/a
+
+
+def test_checks_carry_declared_parameters_and_tags() -> None:
+    from mpgrade.checks import declared_checks, tagged
+
+    table = declared_checks()
+    started = table["process.started"]
+    assert started.description.startswith("At least `min` child processes")
+    assert "process" in started.tags and "pool" in table["output.results_printed"].tags
+    specs = (CheckSpec("output.results_printed", 1.0), CheckSpec("run.completed", 1.0))
+    assert [s.id for s in tagged("pool", specs)] == ["output.results_printed"]
+
+
+def test_cli_lists_each_checks_parameters() -> None:
+    from conftest import run_cli
+
+    listing = run_cli("checks").stdout
+    assert "pool: 'count' | 'note' | 'no' = 'count'" in listing
+    assert "expect: 'square' | 'cube' | 'by_name' = 'square'" in listing
+    assert "requires: list of str = ()" in listing
+
+
+def test_a_required_check_that_failed_gates_the_points_of_its_dependants() -> None:
+    from mpgrade.checks import scored, settle
+
+    ctx = make_ctx("x = 1\n", lines=out(100, "1"))
+    specs = (CheckSpec("process.started", 1.0, {"min": 4}),
+             CheckSpec("run.completed", 1.0, {"requires": ["process.started"]}))
+    ungated = tuple(run_check(s, ctx) for s in specs)
+    assert ungated[1].passed  # the program did end by itself...
+    gated = settle(specs, ungated)
+    assert not gated[1].passed and gated[1].score == 0  # ...but that pays nothing on its own
+    assert gated[1].message == "`run.completed` counts only once `process.started` passes."
+    assert scored(2.0, gated) == 0
+
+
+def test_not_applicable_weight_goes_to_the_applicable_checks() -> None:
+    from mpgrade.checks import redistributed, scored
+
+    results = (CheckResult("a", True, 0.5, 0.5, "ok"), CheckResult("b", False, 0.25, 1.0, "half"),
+               CheckResult("c", False, 0.0, 0.5, "no pipe", applicable=False))
+    moved = redistributed(results)
+    assert [r.max_score for r in moved] == [0.6667, 1.3333, 0.0]  # in proportion, adding up to 2
+    assert [r.outcome for r in moved] == ["passed", "failed", "not_applicable"]
+    assert scored(2.0, results) == pytest.approx(0.6667 + 0.3333)

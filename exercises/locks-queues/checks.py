@@ -10,12 +10,29 @@ from __future__ import annotations
 
 import ast
 import re
+from dataclasses import dataclass
 
 from mpgrade.checks import Outcome, check, static
 from mpgrade.checks.facts import confirmed, literal, main_pids, numbers_in, quote, short, stdout_of
 from mpgrade.model import CheckContext
 
 _LOCKISH = re.compile(r"lock|mutex|sem", re.I)
+
+
+@dataclass(frozen=True)
+class TotalParams:
+    expect: int = 0
+
+
+@dataclass(frozen=True)
+class ItemsParams:
+    items: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class DictParams:
+    keys: tuple[int, ...] = ()
+    power: int = 1
 
 
 def _main_stdout(ctx: CheckContext) -> list[str]:
@@ -66,7 +83,7 @@ def _value_writes(code: static.Code, parents: dict[ast.AST, ast.AST]) -> list[as
 
 
 @check("lq.lock_held")
-def lock_held(ctx: CheckContext, params: dict) -> Outcome:
+def lock_held(ctx: CheckContext, params: object) -> Outcome:
     """Every update of a shared Value in a worker function holds a lock."""
     code = static.parse(ctx)
     if code is None:
@@ -91,10 +108,10 @@ def lock_held(ctx: CheckContext, params: dict) -> Outcome:
     return Outcome(True, f"Every update of the shared value holds a lock ({code.where(writes[0])}).")
 
 
-@check("lq.final_total")
-def final_total(ctx: CheckContext, params: dict) -> Outcome:
+@check("lq.final_total", params=TotalParams, tags=("lq", "output"))
+def final_total(ctx: CheckContext, params: TotalParams) -> Outcome:
     """The last number the main process printed is the expected total (`expect`)."""
-    expect = params.get("expect")
+    expect = params.expect
     numbers = [n for line in _main_stdout(ctx) for n in numbers_in(line)]
     if not numbers:
         return Outcome(False, "The main process printed no total: after joining the processes, "
@@ -109,10 +126,10 @@ def final_total(ctx: CheckContext, params: dict) -> Outcome:
     ))
 
 
-@check("lq.consumer_printed")
-def consumer_printed(ctx: CheckContext, params: dict) -> Outcome:
+@check("lq.consumer_printed", params=ItemsParams, tags=("lq", "process"))
+def consumer_printed(ctx: CheckContext, params: ItemsParams) -> Outcome:
     """A child process printed every item of `items`, in order."""
-    items = [str(i) for i in params.get("items", [])]
+    items = [str(i) for i in params.items]
     best: tuple[int, list[str]] = (-1, [])
     for p in confirmed(ctx.trace, "child"):
         printed = [n for line in stdout_of(ctx.trace, {p.pid}) for n in numbers_in(line)]
@@ -138,7 +155,7 @@ def consumer_printed(ctx: CheckContext, params: dict) -> Outcome:
 
 
 @check("lq.sentinel")
-def sentinel(ctx: CheckContext, params: dict) -> Outcome:
+def sentinel(ctx: CheckContext, params: object) -> Outcome:
     """The producer puts a sentinel after the items and the consumer stops on it."""
     code = static.parse(ctx)
     if code is None:
@@ -181,7 +198,7 @@ def sentinel(ctx: CheckContext, params: dict) -> Outcome:
 
 
 @check("lq.manager_dict")
-def manager_dict(ctx: CheckContext, params: dict) -> Outcome:
+def manager_dict(ctx: CheckContext, params: object) -> Outcome:
     """The results go into a dict made by a multiprocessing Manager."""
     code = static.parse(ctx)
     if code is None:
@@ -209,11 +226,11 @@ def _printed_dicts(lines: list[str]) -> list[dict]:
     return found
 
 
-@check("lq.dict_printed")
-def dict_printed(ctx: CheckContext, params: dict) -> Outcome:
+@check("lq.dict_printed", params=DictParams)
+def dict_printed(ctx: CheckContext, params: DictParams) -> Outcome:
     """The main process printed the dict {k: k ** power for k in keys}."""
-    power = params.get("power", 1)
-    expect = {k: k ** power for k in params.get("keys", [])}
+    power = params.power
+    expect = {k: k ** power for k in params.keys}
     lines = _main_stdout(ctx)
     printed = _printed_dicts(lines)
     if expect in printed:

@@ -348,12 +348,20 @@ class _Loader:
         for qi, q in enumerate(assignment.questions):
             specs = []
             for ci, spec in enumerate(q.checks):
+                where = f"questions[{qi}].checks[{ci}]"
                 if spec.id not in known and spec.id not in custom:
-                    raise self.fail(
-                        f"questions[{qi}].checks[{ci}].id",
-                        f"unknown check '{spec.id}' (see `mpgrade checks`)",
-                    )
-                specs.append(replace(spec, source=assignment.custom_checks) if spec.id in custom else spec)
+                    raise self.fail(f"{where}.id", f"unknown check '{spec.id}' (see `mpgrade checks`)")
+                spec = replace(spec, source=assignment.custom_checks) if spec.id in custom else spec
+                try:
+                    common, _ = checks.parse_params(spec, checks.declaration(spec))
+                except checks.ParamError as exc:
+                    raise self.fail(f"{where}.params", str(exc)) from None
+                ids = [s.id for s in q.checks]
+                for req in common.requires:
+                    if req not in ids or req == spec.id:
+                        raise self.fail(f"{where}.params",
+                                        f"requires '{req}', which is not another check of {q.id}")
+                specs.append(spec)
             questions.append(replace(q, checks=tuple(specs)))
         return replace(assignment, questions=tuple(questions))
 

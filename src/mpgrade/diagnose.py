@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from mpgrade import verdicts
-from mpgrade.checks import static
+from mpgrade.checks import static, tagged
 from mpgrade.checks.facts import (
     confirmed,
     describe,
@@ -58,8 +58,9 @@ class _Scene:
     def where(self, frame: StackFrame) -> str:
         return student_line(self.ctx, frame.line)
 
-    def asks_for(self, family: str) -> bool:
-        return any(spec.id.startswith(family) for spec in self.ctx.question.checks)
+    def asks_for(self, tag: str) -> bool:
+        """The question has a check declared with ``tag`` (what this diagnosis explains)."""
+        return bool(tagged(tag, self.ctx.question.checks))
 
     def is_main(self, stack: ProcessStack) -> bool:
         return is_main_stack(self.ctx.trace, stack)
@@ -310,7 +311,7 @@ def _ran_processes(s: _Scene) -> bool:
 
 
 def _threads_not_processes(s: _Scene) -> Diagnosis | None:
-    if not (s.asks_for("process.") or s.asks_for("pool.")) or _ran_processes(s):
+    if not (s.asks_for("process") or s.asks_for("pool")) or _ran_processes(s):
         return None
     trace = s.ctx.trace
     call = static.thread_use(s.code) if s.code is not None else None
@@ -330,7 +331,7 @@ def _threads_not_processes(s: _Scene) -> Diagnosis | None:
 
 def _printed_without_process(s: _Scene) -> Diagnosis | None:
     trace = s.ctx.trace
-    if not s.asks_for("process.") or _ran_processes(s) or trace.threads_started:
+    if not s.asks_for("process") or _ran_processes(s) or trace.threads_started:
         return None
     printed = stdout_of(trace, main_pids(trace))
     if not printed or (s.code is not None and static.thread_use(s.code) is not None):

@@ -8,6 +8,7 @@ CPU); everything that parses or scores stays on the calling thread.
 
 from __future__ import annotations
 
+import ast
 import multiprocessing
 import platform
 import re
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from mpgrade import __version__, locations, sandbox
 from mpgrade.build import build_script
-from mpgrade.checks import ProseGrade, grade_prose, run_check
+from mpgrade.checks import ProseGrade, grade_prose, redistributed, run_check, scored, settle
 from mpgrade.diagnose import diagnose, race
 from mpgrade.model import (
     Answer,
@@ -45,7 +46,7 @@ from mpgrade.probe.trace import parse_trace
 from mpgrade.resources import probe_dir
 from mpgrade.segment import context_for, segment
 from mpgrade.submission import load
-from mpgrade.verdicts import KILLED
+from mpgrade.verdicts import KILLED, limit
 
 
 def default_start_method() -> str:
@@ -156,11 +157,15 @@ def _prepare(
                            "Put your program in a code cell.")
     script = build_script(answer, context_for(seg, q.id), method)
     if script.syntax_error:
-        checks = tuple(CheckResult(s.id, False, 0.0, s.points, script.syntax_error) for s in q.checks)
+        ctx = CheckContext(q, answer, script, None, Trace())
+        checks = _run_checks(q, ctx) + ((rubric_check,) if rubric_check else ())
+        if rubric_check is not None and not any(c.outcome == "failed" for c in checks[:-1]):
+            return _score(q, ctx, (), rubric_check, rubric_text, None)  # optional code: a note
+        checks = redistributed(checks)
         return QuestionResult(
-            q.id, q.title, q.kind, "error", rubric_check.score if rubric_check else 0.0, q.points,
+            q.id, q.title, q.kind, "error", scored(q.points, checks) if rubric_check else 0.0, q.points,
             f"{script.syntax_error}. Fix the syntax so the cell runs, then check again.",
-            checks + ((rubric_check,) if rubric_check else ()),
+            _once(checks),
             excerpt=script.excerpt,
         )
     wall = options.timeout_s or q.timeout_s or limits.wall_s
@@ -179,13 +184,13 @@ def _finish(plan: _Plan, runs: dict[str, RunResult]) -> QuestionResult:
     warnings: list[Diagnosis] = []
     for method, other in runs.items():
         octx = ctx if other is run else CheckContext(q, plan.answer, plan.script, other, parse_trace(other))
-        checks = tuple(run_check(spec, octx) for spec in q.checks)
-        status = _status(sum(c.score for c in checks), sum(s.points for s in q.checks), other)
+        checks = _run_checks(q, octx)
+        status = _status(scored(q.points, checks), q.points, other)
         if status == "passed":
             matrix[method] = (status, "")
             continue
         errors = [d for d in diagnose(octx) if d.severity == "error"]
-        failed = [c.message for c in checks if not c.passed and c.max_score > 0]
+        failed = [c.message for c in checks if c.outcome == "failed" and c.max_score > 0]
         stderr_tail = (other.stderr.strip().splitlines() or [""])[-1]
         reason = errors[0].title if errors else _headline(other.limit or (failed or [stderr_tail])[0])
         matrix[method] = (status, reason)
@@ -275,12 +280,31 @@ def _rubric_part(q: Question, answer: Answer) -> tuple[CheckResult | None, str]:
     """The written part of a mixed question (Q4): its check and, when not full, its feedback."""
     if q.rubric is None:
         return None, ""
-    if not answer.prose.strip():
+    text = answer.prose.strip() or _written_in_code(answer.code)
+    if not text:
         message = "No written explanation was found; answer the 'what' and 'why' in words too."
         return CheckResult("prose.rubric", False, 0.0, q.rubric.points, message), message
-    grade = grade_prose(answer.prose, q.rubric)
+    grade = grade_prose(text, q.rubric)
     check = _rubric_check(grade)
     return check, "" if check.passed else grade.feedback
+
+
+def _written_in_code(code: str) -> str:
+    """The explanation a student wrote inside a code cell, as comments or bare strings."""
+    words = [line.strip().lstrip("#").strip() for line in code.splitlines() if line.strip().startswith("#")]
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        tree = None
+    if tree is not None:
+        words += [n.value.value for n in ast.walk(tree)
+                  if isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant) and isinstance(n.value.value, str)]
+    return "\n".join(w for w in words if w).strip()
+
+
+def _run_checks(q: Question, ctx: CheckContext) -> tuple[CheckResult, ...]:
+    """Every check of the question, gated by its ``requires``."""
+    return settle(q.checks, tuple(run_check(spec, ctx) for spec in q.checks))
 
 
 def _score(
@@ -291,13 +315,25 @@ def _score(
     rubric_text: str,
     method: str | None,
 ) -> QuestionResult:
-    checks = tuple(run_check(spec, ctx) for spec in q.checks)
+    checks = _run_checks(q, ctx)
     if rubric_check:
         checks += (rubric_check,)
-    score = round(sum(c.score for c in checks), 4)
-    run = ctx.run
+    checks = redistributed(checks)
+    score = scored(q.points, checks)
+    # When every code check is only a note (optional example code), the run decides nothing.
+    run = ctx.run if any(c.applicable for c in checks if c.id != "prose.rubric") else None
+    stopped = ""
+    if run is not None and run.limit in KILLED:
+        # A run the grader stopped keeps what its checks earned, never full marks.
+        smallest = min((c.max_score for c in checks if c.max_score > 0), default=0.0)
+        score = round(min(score, q.points - smallest), 4)
+        stopped = (f"The grader stopped this run ({limit(run.limit).label}), "
+                   f"so this question cannot get full marks.")
     status = _status(score, q.points, run)
-    summary = _summary(ctx, method) if run is not None and ctx.script is not None else None
+    if rubric_check is not None and status in ("passed", "partial", "failed"):
+        status = "needs_review"
+    summary = _summary(ctx, method) if ctx.run is not None and ctx.script is not None else None
+    checks = _once(checks, diagnoses)
     return QuestionResult(
         id=q.id,
         title=q.title,
@@ -305,7 +341,7 @@ def _score(
         status=status,
         score=score,
         max_score=q.points,
-        feedback=_feedback(checks, diagnoses, ctx, status, rubric_text),
+        feedback=_feedback(checks, diagnoses, ctx, status, rubric_text, stopped),
         checks=checks,
         diagnoses=diagnoses,
         run=summary,
@@ -322,31 +358,72 @@ def _status(score: float, points: float, run: RunResult | None) -> str:
     return "partial" if score > 0 else "failed"
 
 
+def _sentences(text: str) -> list[str]:
+    """A message cut into sentences, for saying each cause only once."""
+    return [p.strip() for p in re.split(r"(?<=[.!?])\s+(?=[A-Z`(\"'])", text) if p.strip()]
+
+
+def _once(checks: tuple[CheckResult, ...], diagnoses: tuple[Diagnosis, ...] = ()) -> tuple[CheckResult, ...]:
+    """Each cause stated once: a check whose sentences a diagnosis or an earlier check already
+    said points there instead of repeating them."""
+    said: dict[str, str] = {}
+    for d in diagnoses:
+        for sentence in _sentences(f"{d.explanation} {d.fix}"):
+            said.setdefault(sentence, f"the diagnosis '{d.title}'")
+    kept = []
+    for c in checks:
+        parts = _sentences(c.message)
+        repeated = [p for p in parts if p in said]
+        if repeated:
+            fresh = [p for p in parts if p not in said]
+            pointer = f"`{c.id}`: see {said[repeated[0]]}."
+            c = replace(c, message=" ".join([*fresh, pointer]) if fresh else pointer)
+        for p in parts:
+            said.setdefault(p, f"`{c.id}`")
+        kept.append(c)
+    return tuple(kept)
+
+
 def _feedback(
     checks: tuple[CheckResult, ...],
     diagnoses: tuple[Diagnosis, ...],
     ctx: CheckContext,
     status: str,
     rubric_text: str,
+    stopped: str = "",
 ) -> str:
     """One paragraph, most important first: the named failure and its fix, then the first
-    failed check it does not already cover, the written part, warnings, build notes."""
+    failed checks it does not already cover, the written part, notes, build notes. Each
+    sentence appears once."""
     parts: list[str] = []
     for d in [d for d in diagnoses if d.severity == "error"][:2]:
         where = f" ({d.location})" if d.location and d.location not in d.explanation else ""
         parts.append(f"{d.explanation}{where} Fix: {d.fix}")
-    failed = [c for c in checks if not c.passed and c.max_score > 0 and c.id != "prose.rubric"]
+    failed = [c for c in checks if c.outcome == "failed" and c.max_score > 0 and c.id != "prose.rubric"
+              and not c.message.startswith(f"`{c.id}`")]
     for c in failed[: 1 if parts else 2]:
         parts.append(c.message)
+    if stopped:
+        parts.append(stopped)
     if rubric_text:
         parts.append(rubric_text)
+    for c in checks:
+        if c.note:
+            parts.append(f"Note: {c.note}")
     for d in [d for d in diagnoses if d.severity == "warning"][:2]:
         parts.append(f"Note: {d.explanation} {d.fix}")
     if ctx.script is not None:
         parts.extend(ctx.script.notes[:2])
-    if not parts:
+    seen: set[str] = set()
+    sentences = []
+    for part in parts:
+        for sentence in _sentences(part.strip()):
+            if sentence not in seen:
+                seen.add(sentence)
+                sentences.append(sentence)
+    if not sentences:
         return "Everything checked out: well done." if status == "passed" else "See the checks below."
-    return " ".join(p.strip() for p in parts)
+    return " ".join(sentences)
 
 
 def _summary(ctx: CheckContext, method: str | None) -> RunSummary:

@@ -341,11 +341,23 @@ class Excerpt:
 
 @dataclass(frozen=True)
 class CheckResult:
+    """One check's verdict. ``applicable=False``: the check does not apply to this answer
+    (neither passed nor scored; its weight went to the question's other checks).
+    ``note``: a sentence for the feedback even when the check passed."""
+
     id: str
     passed: bool
     score: float
     max_score: float
     message: str
+    applicable: bool = True
+    note: str = ""
+
+    @property
+    def outcome(self) -> Literal["passed", "failed", "not_applicable"]:
+        if not self.applicable:
+            return "not_applicable"
+        return "passed" if self.passed else "failed"
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import re
+from dataclasses import dataclass
 
+from mpgrade.checks import static
 from mpgrade.checks.facts import (
     exit_phrase,
     frame_code,
@@ -15,9 +18,36 @@ from mpgrade.checks.facts import (
     student_frame,
     student_line,
 )
-from mpgrade.checks.pool import no_task_reason
-from mpgrade.checks.registry import Outcome, check
+from mpgrade.checks.pool import executor_workers, no_task_reason
+from mpgrade.checks.registry import NoParams, Outcome, check, not_applicable
 from mpgrade.model import CheckContext
+
+
+@dataclass(frozen=True)
+class PrintedParams:
+    """``by_workers``: results printed by the pool's workers themselves count too.
+    ``shown_value``: results that are the value of the answer's last expression count (a
+    notebook displays it under the cell)."""
+
+    by_workers: bool = False
+    shown_value: bool = False
+
+
+def _shown_last(ctx: CheckContext) -> str:
+    """The answer's last statement when it is a bare expression other than a call to print."""
+    code = static.parse(ctx)
+    if code is None:
+        return ""
+    mine = [node for node in code.tree.body if code.mine(node)]
+    last = mine[-1] if mine else None
+    if not isinstance(last, ast.Expr):
+        return ""
+    value = last.value
+    if isinstance(value, (ast.Name, ast.Attribute, ast.Subscript, ast.List, ast.Tuple)):
+        return code.text(last)
+    if isinstance(value, ast.Call) and static.call_name(value) in static.POOL_METHODS | {"list"}:
+        return code.text(last)  # a call whose value is the results, unlike main() or print()
+    return ""
 
 
 def _stuck_at(ctx: CheckContext) -> str:
@@ -34,7 +64,7 @@ def _stuck_at(ctx: CheckContext) -> str:
 
 
 @check("run.completed")
-def completed(ctx: CheckContext, params: dict) -> Outcome:
+def completed(ctx: CheckContext, params: NoParams) -> Outcome:
     """The program ended by itself, within the limits, with exit code 0."""
     run = ctx.run
     if run is None:
@@ -55,11 +85,18 @@ def _shown(value: str, stdout: str) -> bool:
     return re.search(rf"(?<![\w.]){re.escape(value)}(?![\w.])", stdout) is not None
 
 
-@check("output.results_printed")
-def results_printed(ctx: CheckContext, params: dict) -> Outcome:
+@check("output.results_printed", params=PrintedParams, tags=("output", "pool"))
+def results_printed(ctx: CheckContext, params: PrintedParams) -> Outcome:
     """The values the pool computed appear in the program's real stdout."""
     if not ctx.trace.tasks:
+        if executor_workers(ctx):
+            return not_applicable("The results of a ProcessPoolExecutor's tasks are not recorded, "
+                                  "so their printing was not checked.")
         return Outcome(False, no_task_reason(ctx))
+    workers = {t.worker_pid for t in ctx.trace.tasks}
+    said = [ln.text for ln in ctx.trace.lines if ln.stream == "stdout" and ln.pid in workers]
+    if params.by_workers and said:
+        return Outcome(True, f"The pool's workers printed their results (e.g. {said[0].strip()[:60]}).")
     tasks = [t for t in ctx.trace.tasks if t.result is not None and literal(t.result) is not None]
     if not tasks:
         return Outcome(False, "No pool task returned a value that could be printed: "
@@ -70,6 +107,10 @@ def results_printed(ctx: CheckContext, params: dict) -> Outcome:
     if not missing:
         line = next((ln for ln in stdout.splitlines() if _shown(values[0], ln)), "")
         return Outcome(True, f"All {len(tasks)} of the pool's results were printed (e.g. {line.strip()[:60]}).")
+    shown = _shown_last(ctx) if params.shown_value else ""
+    if shown:
+        return Outcome(True, f"Your answer ends with `{shown[:60]}`, which a notebook displays below the cell.",
+                       note="Outside a notebook that value is not shown: `print(...)` it.")
     if len(missing) == len(values):
         return Outcome(False, (
             f"The pool computed {len(values)} results ({short(values)}) but they were not printed: "

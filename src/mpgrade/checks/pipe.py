@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mpgrade.checks.facts import short
-from mpgrade.checks.registry import Outcome, check
+from mpgrade.checks.registry import NoParams, Outcome, check, not_applicable
 from mpgrade.model import CheckContext, Message
 
 
@@ -44,13 +44,13 @@ def _channel_report(channel: str, msgs: list[Message]) -> tuple[bool, str]:
 
 
 @check("pipe.order")
-def order(ctx: CheckContext, params: dict) -> Outcome:
+def order(ctx: CheckContext, params: NoParams) -> Outcome:
     """Messages over each Pipe/Queue were received as a prefix of what was sent, in order."""
     channels: dict[str, list[Message]] = {}
     for m in ctx.trace.messages:
         channels.setdefault(m.channel, []).append(m)
     if not channels:
-        return Outcome(True, "No Pipe/Queue used.")
+        return not_applicable("No Pipe or Queue was used.")
     reports = [_channel_report(name, msgs) for name, msgs in sorted(channels.items())]
     bad = [text for ok, text in reports if not ok]
     if bad:

@@ -7,6 +7,9 @@ here, which is the point of the exercise.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 from mpgrade.checks import static
 from mpgrade.checks.facts import (
     confirmed,
@@ -23,8 +26,34 @@ from mpgrade.checks.facts import (
     stdout_of,
     target_name,
 )
-from mpgrade.checks.registry import Outcome, check
+from mpgrade.checks.registry import NoParams, Outcome, check
 from mpgrade.model import CheckContext, ProcessInfo
+
+
+@dataclass(frozen=True)
+class StartedParams:
+    """``min`` children; ``pool``: whether Pool workers count instead ("count"), count with a
+    note that a Process was asked for ("note"), or not ("no"); ``with_target``: only children
+    given a function to run count (``target=f()`` hands the child None)."""
+
+    min: int = 1
+    pool: Literal["count", "note", "no"] = "count"
+    with_target: bool = False
+
+
+@dataclass(frozen=True)
+class TargetParams:
+    """``pool = "count"``: Pool workers that ran the tasks without an error also pass.
+    ``clean_exit = false``: a target that ran in the child and raised still passes, with
+    a note (the question asks for a process, not for the function's correctness)."""
+
+    pool: Literal["count", "no"] = "no"
+    clean_exit: bool = True
+
+
+@dataclass(frozen=True)
+class MinParams:
+    min: int = 1
 
 _HOW = (
     "create it with `multiprocessing.Process(target=your_function, args=(...))` "
@@ -70,20 +99,25 @@ def _pool_workers(ctx: CheckContext) -> tuple[ProcessInfo, ...]:
     return confirmed(ctx.trace, "pool_worker") if process_pools else ()
 
 
-@check("process.started")
-def started(ctx: CheckContext, params: dict) -> Outcome:
+@check("process.started", params=StartedParams)
+def started(ctx: CheckContext, params: StartedParams) -> Outcome:
     """At least `min` child processes really ran (confirmed by the supervisor)."""
-    want = int(params.get("min", 1))
+    want = params.min
     kids = _children(ctx)
+    if params.with_target and kids and not any(p.target for p in kids):
+        return Outcome(False, _target_none(ctx))
     if len(kids) >= want:
         if len(kids) == 1:
             return Outcome(True, f"A child process, {describe(kids[0])}, was started.")
         return Outcome(True, f"{count(len(kids), 'child process', 'child processes').capitalize()} "
                              f"were started: {short([describe(p) for p in kids])}.")
-    workers = _pool_workers(ctx)
+    workers = _pool_workers(ctx) if params.pool != "no" else ()
     if len(workers) >= want:
-        return Outcome(True, f"Your Pool started {count(len(workers), 'worker process', 'worker processes')} "
-                             f"(pids {short([str(p.pid) for p in workers])}).")
+        said = (f"Your Pool started {count(len(workers), 'worker process', 'worker processes')} "
+                f"(pids {short([str(p.pid) for p in workers])}).")
+        note = ("You used a Pool where the question asked for a `multiprocessing.Process`; its workers "
+                "are child processes too, so this counts.") if params.pool == "note" else ""
+        return Outcome(True, said, note=note)
     if kids or workers:
         found = kids or workers
         kind = "child process" if kids else "Pool worker process"
@@ -98,8 +132,22 @@ def started(ctx: CheckContext, params: dict) -> Outcome:
     return Outcome(False, no_child_reason(ctx))
 
 
-@check("process.target_ran")
-def target_ran(ctx: CheckContext, params: dict) -> Outcome:
+def _target_none(ctx: CheckContext) -> str:
+    """``target=f(x)``: the sentence naming the call and the fix."""
+    code = static.parse(ctx)
+    called = static.target_called(code) if code is not None else None
+    text = code.text(static.keyword(called, "target")) if code and called else "f(x)"
+    where = f" on {code.where(called)}" if code and called else ""
+    fn = text.split("(", 1)[0] or "f"
+    return (
+        f"`target={text}`{where} calls `{fn}` in the main process and passes its return value "
+        f"(None) as the target, so the child had nothing to run: pass the function itself, "
+        f"`target={fn}`, and its arguments with `args=(...)`."
+    )
+
+
+@check("process.target_ran", params=TargetParams)
+def target_ran(ctx: CheckContext, params: TargetParams) -> Outcome:
     """A child ran its target function in its own process and exited with code 0."""
     kids = _children(ctx)
     good = [p for p in kids if p.target and p.exitcode == 0]
@@ -109,25 +157,28 @@ def target_ran(ctx: CheckContext, params: dict) -> Outcome:
     code = static.parse(ctx)
     called = static.target_called(code) if code is not None else None
     if called is not None or any(p.target is None for p in kids):
-        text = code.text(static.keyword(called, "target")) if code and called else "f(x)"
-        where = f" on {code.where(called)}" if code and called else ""
-        fn = text.split("(", 1)[0] or "f"
-        return Outcome(False, (
-            f"`target={text}`{where} calls `{fn}` in the main process and passes its return value "
-            f"(None) as the target, so the child had nothing to run: pass the function itself, "
-            f"`target={fn}`, and its arguments with `args=(...)`."
-        ))
+        return Outcome(False, _target_none(ctx))
+    if not kids and params.pool == "count":
+        workers = {p.pid for p in _pool_workers(ctx)}
+        done = [t for t in ctx.trace.tasks if t.worker_pid in workers]
+        if done and not any(t.error for t in done):
+            fn = done[0].func.rsplit(".", 1)[-1]
+            return Outcome(True, f"Your Pool's worker processes ran `{fn}` for {count(len(done), 'task')}.")
     if not kids:
         return Outcome(False, no_child_reason(ctx))
     p = kids[0]
     why = exception_sentence(ctx) if p.exitcode not in (None, 0) else ""
     how = f": it {why}" if why else ""
+    if not params.clean_exit and p.target and p.exitcode is not None and p.exitcode > 0:
+        return Outcome(True, f"The child {describe(p)} ran `{target_name(p)}`.",
+                       note=f"The child {describe(p)} {exit_phrase(p.exitcode)}{how}: fix the error in "
+                            f"`{target_name(p)}`.")
     return Outcome(False, f"The child {describe(p)} {exit_phrase(p.exitcode)}{how}; "
                           f"its target must run to the end without an error.")
 
 
 @check("process.child_printed")
-def child_printed(ctx: CheckContext, params: dict) -> Outcome:
+def child_printed(ctx: CheckContext, params: NoParams) -> Outcome:
     """A child process (not the parent) printed something to stdout."""
     helpers = confirmed(ctx.trace, "child", "pool_worker")
     for p in helpers:
@@ -213,7 +264,7 @@ def _why_not_children(ctx: CheckContext, want: int) -> str:
     silent = [p for p in kids if not _numbers(ctx, (p,))]
     printed_main = [n for ln in stdout_of(ctx.trace, main_pids(ctx.trace)) for n in numbers_in(ln)]
     if any(p.target is None for p in kids):
-        return target_ran(ctx, {}).message
+        return _target_none(ctx)
     if printed_main and len(silent) == len(kids):
         return (f"The numbers ({short(printed_main)}) were printed by the main process, not by the "
                 f"children: print the number inside the target function.")
@@ -227,10 +278,10 @@ def _why_not_children(ctx: CheckContext, want: int) -> str:
     return f"{describe(silent[0])} printed nothing: print the number inside the target function."
 
 
-@check("process.each_printed_number")
-def each_printed_number(ctx: CheckContext, params: dict) -> Outcome:
+@check("process.each_printed_number", params=MinParams)
+def each_printed_number(ctx: CheckContext, params: MinParams) -> Outcome:
     """At least `min` child processes each printed a number."""
-    want = int(params.get("min", 1))
+    want = params.min
     numbers = _numbers(ctx, _children(ctx))
     if len(numbers) >= want:
         return Outcome(True, f"{count(len(numbers), 'child process', 'child processes').capitalize()} "
@@ -247,10 +298,10 @@ def each_printed_number(ctx: CheckContext, params: dict) -> Outcome:
     return Outcome(False, _why_not_children(ctx, want))
 
 
-@check("process.distinct_numbers")
-def distinct_numbers(ctx: CheckContext, params: dict) -> Outcome:
+@check("process.distinct_numbers", params=MinParams)
+def distinct_numbers(ctx: CheckContext, params: MinParams) -> Outcome:
     """At least `min` child processes printed numbers that are pairwise different."""
-    want = int(params.get("min", 1))
+    want = params.min
     numbers = _numbers(ctx, _children(ctx))
     own = _distinct(numbers)
     if len(own) >= want:

@@ -140,10 +140,12 @@ def _question(q: QuestionResult) -> dict[str, Any]:
 def _check(c: CheckResult) -> dict[str, Any]:
     return {
         "id": c.id,
+        "outcome": c.outcome,
         "passed": c.passed,
         "score": c.score,
         "max_score": c.max_score,
         "message": c.message,
+        "note": c.note,
     }
 
 

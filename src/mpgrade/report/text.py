@@ -354,7 +354,7 @@ def _checks_line(checks: tuple[CheckResult, ...]) -> RenderableType:
     """Every check with its mark and points."""
     items = []
     for c in checks:
-        mark = ("✓ ", "green") if c.passed else ("✗ ", "red")
+        mark = ("– n/a ", "dim") if c.outcome == "not_applicable" else ("✓ ", "green") if c.passed else ("✗ ", "red")
         items.append(Text.assemble(mark, text(c.id), f" {story.points(c.score)}/{story.points(c.max_score)}"))
     return Flow(Text("Checks: ", style="bold"), items)
 
