@@ -182,6 +182,25 @@ def test_q3_no_child_running_the_target_earns_nothing(tmp_path: Path, code: str)
     assert q3.score == 0, (q3.score, q3.feedback)
 
 
+CHILD_RAISES = """import multiprocessing
+
+def divide(items):
+    print(sum(items) / len(items) / 0)
+
+if __name__ == "__main__":
+    p = multiprocessing.Process(target=divide, args=([1, 2],))
+    p.start()
+    p.join()
+    print("done")
+"""
+
+
+def test_q3_a_target_that_ran_in_the_child_and_raised_passes_with_a_note(tmp_path: Path) -> None:
+    q3 = graded(tmp_path, {"Q3": CHILD_RAISES})["Q3"]
+    assert full(q3), q3.feedback
+    assert "Note: The child Process-1" in q3.feedback and "ZeroDivisionError" in q3.feedback
+
+
 def test_q3_printing_in_the_child_is_not_required(tmp_path: Path) -> None:
     q3 = graded(tmp_path, {"Q3": SILENT_CHILD})["Q3"]
     assert full(q3) and q3.status == "passed", q3.feedback

@@ -17,6 +17,7 @@ from mpgrade.checks.facts import (
     describe,
     exception_sentence,
     exit_phrase,
+    last_exception,
     main_pids,
     number_word,
     numbers_in,
@@ -132,6 +133,13 @@ def started(ctx: CheckContext, params: StartedParams) -> Outcome:
     return Outcome(False, no_child_reason(ctx))
 
 
+def _raised_in_target(ctx: CheckContext, p: ProcessInfo) -> bool:
+    """The child's error rose inside its target: the target ran (unlike a child that died
+    while re-importing the main module under spawn, before its target was called)."""
+    raised = last_exception(ctx.run.stderr) if ctx.run is not None else None
+    return raised is not None and raised.function == target_name(p)
+
+
 def _target_none(ctx: CheckContext) -> str:
     """``target=f(x)``: the sentence naming the call and the fix."""
     code = static.parse(ctx)
@@ -169,7 +177,7 @@ def target_ran(ctx: CheckContext, params: TargetParams) -> Outcome:
     p = kids[0]
     why = exception_sentence(ctx) if p.exitcode not in (None, 0) else ""
     how = f": it {why}" if why else ""
-    if not params.clean_exit and p.target and p.exitcode is not None and p.exitcode > 0:
+    if not params.clean_exit and p.target and p.exitcode is not None and p.exitcode > 0 and _raised_in_target(ctx, p):
         return Outcome(True, f"The child {describe(p)} ran `{target_name(p)}`.",
                        note=f"The child {describe(p)} {exit_phrase(p.exitcode)}{how}: fix the error in "
                             f"`{target_name(p)}`.")
