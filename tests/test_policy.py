@@ -385,3 +385,23 @@ def test_no_sentence_is_said_twice_without_child_processes(tmp_path: Path) -> No
     found = graded(tmp_path, {"Q3": "x = 1\n", "Q5": "y = 2\n", "Q6": THREADS_Q6})
     for q in found.values():
         assert not _repeats(q), (q.id, _repeats(q))
+
+
+def test_every_format_shows_a_check_that_does_not_apply_as_n_a(tmp_path: Path) -> None:
+    import json
+
+    from mpgrade.report import render, validate_json
+
+    path = notebook(tmp_path / "answers.ipynb", {"Q5": PRINTING_WORKER})
+    report = grade_file(path, ASSIGNMENT, GradeOptions(questions=("Q5",)))
+    text = render(report, "text", color=False)
+    assert "n/a: pool.results_correct" in text
+    assert "| `pool.results_correct` | n/a |" in render(report, "markdown")
+    assert '<li class="na"><span class="mark">– n/a</span>' in render(report, "html")
+    data = json.loads(render(report, "json"))
+    validate_json(data)
+    checks = {c["id"]: c for c in data["questions"][0]["checks"]}
+    assert checks["pool.results_correct"]["outcome"] == "not_applicable"
+    tests = json.loads(render(report, "gradescope"))["tests"]
+    na = next(t for t in tests if t["name"].endswith("pool.results_correct"))
+    assert na["output"].startswith("n/a: ") and na["status"] == "passed" and na["max_score"] == 0

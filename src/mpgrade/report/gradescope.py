@@ -145,8 +145,8 @@ def _question_tests(q: QuestionResult, number: str, options: GradescopeOptions) 
                 f"{number}.{i}",
                 check.score,
                 check.max_score,
-                check.passed,
-                check.message,
+                check.outcome != "failed",
+                f"n/a: {check.message}" if check.outcome == "not_applicable" else check.message,
                 options,
             )
         )

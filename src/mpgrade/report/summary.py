@@ -126,7 +126,7 @@ def failure_reasons(q: QuestionResult) -> list[tuple[str, str]]:
         return []
     reasons = [(d.code, d.title) for d in q.diagnoses if d.severity == "error"]
     if not reasons:
-        reasons = [(f"check:{c.id}", f"check {c.id} failed") for c in q.checks if not c.passed]
+        reasons = [(f"check:{c.id}", f"check {c.id} failed") for c in q.checks if c.outcome == "failed"]
     if not reasons and q.status != "partial":
         reasons = [(f"status:{q.status}", f"answer {verdicts.status(q.status).word.lower()}")]
     return reasons
