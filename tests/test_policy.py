@@ -405,3 +405,10 @@ def test_every_format_shows_a_check_that_does_not_apply_as_n_a(tmp_path: Path) -
     tests = json.loads(render(report, "gradescope"))["tests"]
     na = next(t for t in tests if t["name"].endswith("pool.results_correct"))
     assert na["output"].startswith("n/a: ") and na["status"] == "passed" and na["max_score"] == 0
+
+
+def test_portability_of_a_mixed_question_judges_its_code_only(tmp_path: Path) -> None:
+    path = notebook(tmp_path / "answers.ipynb")
+    report = grade_file(path, ASSIGNMENT, GradeOptions(questions=("Q4",), portability=True))
+    matrix = report.questions[0].portability
+    assert matrix and {status for status, _ in matrix.values()} == {"passed"}, matrix

@@ -185,7 +185,8 @@ def _finish(plan: _Plan, runs: dict[str, RunResult]) -> QuestionResult:
     for method, other in runs.items():
         octx = ctx if other is run else CheckContext(q, plan.answer, plan.script, other, parse_trace(other))
         checks = _run_checks(q, octx)
-        status = _status(scored(q.points, checks), q.points, other)
+        code_points = sum(s.points for s in q.checks)  # the written part does not depend on the method
+        status = _status(scored(code_points, checks), code_points, other)
         if status == "passed":
             matrix[method] = (status, "")
             continue
