@@ -660,3 +660,10 @@ def test_not_applicable_weight_goes_to_the_applicable_checks() -> None:
     assert [r.max_score for r in moved] == [0.6667, 1.3333, 0.0]  # in proportion, adding up to 2
     assert [r.outcome for r in moved] == ["passed", "failed", "not_applicable"]
     assert scored(2.0, results) == pytest.approx(0.6667 + 0.3333)
+
+
+def test_a_declaration_is_checked_when_it_is_registered() -> None:
+    with pytest.raises(CheckError, match="must take exactly"):
+        check("test.bad_signature")(lambda ctx: Outcome(True, "x"))
+    with pytest.raises(CheckError, match="params must be a dataclass"):
+        check("test.bad_params", params=dict)

@@ -109,6 +109,8 @@ def check(
         raise CheckError(f"check '{check_id}': params must be a dataclass")
 
     def register(fn: CheckFn) -> CheckFn:
+        if len(inspect.signature(fn).parameters) != 2:
+            raise CheckError(f"check '{check_id}': {fn.__name__} must take exactly (ctx, params)")
         table = _REGISTRY if _collecting is None else _collecting
         known = _REGISTRY.get(check_id) or table.get(check_id)
         if known is not None and known.fn is not fn:
