@@ -392,10 +392,10 @@ def test_every_format_shows_a_check_that_does_not_apply_as_n_a(tmp_path: Path) -
 
     from mpgrade.report import render, validate_json
 
-    path = notebook(tmp_path / "answers.ipynb", {"Q5": PRINTING_WORKER})
-    report = grade_file(path, ASSIGNMENT, GradeOptions(questions=("Q5",)))
+    path = notebook(tmp_path / "answers.ipynb", {"Q5": PRINTING_WORKER, "Q6": "x = 1\n"})
+    report = grade_file(path, ASSIGNMENT, GradeOptions(questions=("Q5", "Q6")))
     text = render(report, "text", color=False)
-    assert "n/a: pool.results_correct" in text
+    assert "– n/a pipe.order" in text  # the terminal details the question that lost points
     assert "| `pool.results_correct` | n/a |" in render(report, "markdown")
     assert '<li class="na"><span class="mark">– n/a</span>' in render(report, "html")
     data = json.loads(render(report, "json"))
