@@ -90,7 +90,7 @@ def test_line_magic_and_api_grade_the_saved_notebook(executed) -> None:
     html, plain, _ = _outputs(executed[7])
     assert "ass.ipynb" in plain and "Q3" in plain and "Q5" not in plain.split("Question")[0]
     html, plain, _ = _outputs(executed[8])
-    assert '<div class="mpgrade">' in html and "Q5 · A pool of workers" in html
+    assert '<div class="mpgrade">' in html and "Q5 · A pool of worker processes" in html
     assert "PASSED" in plain
 
 
