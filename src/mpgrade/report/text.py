@@ -149,6 +149,8 @@ def question_section(q: QuestionResult, verbose: bool = False) -> RenderableType
         sentence = said.fresh(f"{note.explanation} {note.fix}")
         if sentence:
             body.append(_hanging("Note:", text(sentence), "yellow"))
+    if found_line := story.found_line(q):
+        body.append(text(found_line, "dim"))
     if q.run is not None and (verbose or _lost_points(q)):
         body.append(run_tree(q.run, verbose))
     if q.checks and q.kind != "prose" and (verbose or _lost_points(q)):
