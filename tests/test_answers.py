@@ -184,7 +184,7 @@ def test_every_result_says_how_its_answer_was_found(tmp_path: Path) -> None:
     assert result["Q4"]["status"] == "missing" and result["Q4"]["attribution"] is None
     found = result["Q3"]["attribution"]
     assert found["by"] == "header" and found["text"] == "found by its header 'Ans3. import multiprocessing'"
-    assert found["salvaged"] == ["cell 1, line 1: 'Ans3.' looked like a label and was ignored"]
+    assert found["salvaged"] == ["cell 2, line 1: 'Ans3.' looked like a label and was ignored"]
     assert result["Q3"]["status"] != "error"
 
 
@@ -212,13 +212,13 @@ def test_prose_as_strings_and_comments_in_a_script() -> None:
 @pytest.mark.parametrize("fmt", ["text", "markdown", "html", "json", "gradescope"])
 def test_every_format_shows_the_attribution_and_the_salvage(fmt: str) -> None:
     found = QuestionResult(
-        "Q5", "Pool", "code", "passed", 2.0, 2.0, "Well done.",
+        "Q5", "Pool", "code", "partial", 1.0, 2.0, "The pool's results are not printed.",
         attribution=Attribution("content", "a Pool with map"),
         salvaged=("cell 4, line 1: 'Q5.' looked like a label and was ignored",),
     )
     absent = QuestionResult("Q6", "Four", "code", "missing", 0.0, 2.0, "No answer was found.")
     env = Environment("CPython 3.11", "Linux", "fork", "plain", "poll", Limits())
-    report = Report("1", "a", "A", "s.ipynb", "0" * 64, "ipynb", 2.0, 4.0, 1.0, (found, absent), env)
+    report = Report("1", "a", "A", "s.ipynb", "0" * 64, "ipynb", 1.0, 4.0, 1.0, (found, absent), env)
     out = " ".join(render(report, fmt, color=False).split())  # the terminal wraps lines
     assert "attributed by content: a Pool with map" in out
     assert "looked like a label and was ignored" in out

@@ -348,7 +348,9 @@ def _substantial(cell: Cell) -> bool:
 def _pieces(cell: Cell, ctx: _Ctx) -> list[_Unit]:
     explicit = _explicit(cell, ctx)
     if cell.question and not explicit:
-        ctx.notes.append(f"cell {cell.index}: metadata names {cell.question!r}, not a question here")
+        ctx.notes.append(
+            f"cell {cell.index + 1}: metadata names {cell.question!r}, not a question here"
+        )
     units: list[_Unit] = []
     # Text is cut at its fences before its headers (a "# Q5" comment in fenced code is no
     # header); a code cell at its headers before its prose is told from its code.
@@ -394,17 +396,17 @@ def _classify(cell: Cell, ctx: _Ctx, *, quiet: bool = False) -> _Unit:
         return _Unit(cell)
     if found.question is None:
         notes.append(
-            f"cell {cell.index}: header Q{found.number} names no question of this assignment; "
+            f"cell {cell.index + 1}: header Q{found.number} names no question of this assignment; "
             "its cells were ignored"
         )
         return _Unit(cell, unknown_header=f"Q{found.number}")
     if found.way == "text-over-number":
         notes.append(
-            f"cell {cell.index}: header says Q{found.number} but repeats the text of "
+            f"cell {cell.index + 1}: header says Q{found.number} but repeats the text of "
             f"{found.question}; taken as {found.question}"
         )
     elif found.way == "text":
-        notes.append(f"cell {cell.index}: no number, but the text is {found.question}'s question")
+        notes.append(f"cell {cell.index + 1}: no number, but the text is {found.question}'s question")
     body = _body_without_header(cell, first, found.after, _question(ctx.questions, found.question))
     return _Unit(
         cell,
@@ -485,7 +487,7 @@ def _expand(cell: Cell, notes: list[str]) -> list[Cell]:
     if cell.kind == "code":
         return _code_cell(cell)
     if cell.kind == "raw" and _is_python(cell.source):
-        notes.append(f"cell {cell.index}: raw cell holding Python code was treated as code")
+        notes.append(f"cell {cell.index + 1}: raw cell holding Python code was treated as code")
         return [replace(cell, kind="code")]
     return _split_fences(cell)
 
@@ -576,7 +578,7 @@ def _pasted_code(unit: _Unit, notes: list[str]) -> list[_Unit]:
     regions = code_regions(lines[:_MAX_LINES])
     if not regions:
         return [unit]
-    notes.append(f"cell {content.index}: code written in a text cell was taken as code")
+    notes.append(f"cell {content.index + 1}: code written in a text cell was taken as code")
     cells: list[Cell] = []
     at = 0
     for start, end in regions:
@@ -652,14 +654,14 @@ def _resolve_duplicates(units: list[_Unit], questions: Sequence[Question], notes
             following = order[order.index(previous) + 1] if previous in order[:-1] else None
             if following and following not in headed:
                 notes.append(
-                    f"cell {u.cell.index}: a second header for {qid} follows {previous}; "
+                    f"cell {u.cell.index + 1}: a second header for {qid} follows {previous}; "
                     f"taken as {following}, which has no header"
                 )
                 u.question = qid = following
                 headed.add(following)
             elif qid != previous:
                 notes.append(
-                    f"cell {u.cell.index}: a second header for {qid}; both parts were kept"
+                    f"cell {u.cell.index + 1}: a second header for {qid}; both parts were kept"
                 )
         seen.add(qid)
         previous = qid
