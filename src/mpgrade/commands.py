@@ -130,7 +130,7 @@ def _header_hits(sub: Submission, assignment: Assignment) -> int:
     from mpgrade.segment import segment
 
     seg = segment(sub, assignment.questions)
-    return sum(1 for a in seg.answers.values() if a.found_by in ("metadata", "header"))
+    return sum(1 for a in seg.answers.values() if a.attribution.by in ("metadata", "header"))
 
 
 def _warn_if_unmatched(sub: Submission, forced: Assignment) -> None:
