@@ -279,3 +279,31 @@ def test_empty_answer_builds_an_empty_script() -> None:
     script = build_script(Answer("Q4", (Cell(1, "markdown", "just prose"),)), [])
     assert script.line_map == {} and script.syntax_error is None
     compile(script.source, "x", "exec")
+
+
+@pytest.mark.parametrize(
+    "cell",
+    [
+        "import os\n\ndef f():\n    print(1)\n\nif __name__ == '__main__':",  # an empty block
+        "import os\nprint(os.sep\n",  # a broken last statement
+        "Here is my code:\nimport os\nfor x in range(3)\n    print(x)\nThat is all.",
+    ],
+)
+def test_salvage_never_hides_broken_code(cell: str) -> None:
+    script = build_script(answer(cell), [])
+    assert script.syntax_error is not None
+
+
+def test_code_pasted_between_prose_runs_with_a_note(tmp_path: Path) -> None:
+    cell = (
+        "Sure! Here is a program that starts a process:\n"
+        "import multiprocessing\n\n"
+        "def work():\n    print('working')\n\n"
+        "if __name__ == '__main__':\n"
+        "    p = multiprocessing.Process(target=work)\n    p.start()\n    p.join()\n"
+        "In this example, the child prints a line."
+    )
+    script = build_script(answer(cell), [])
+    assert script.syntax_error is None
+    assert run(script, tmp_path).stdout == "working\n"
+    assert len(script.notes) == 2 and all("made a comment" in n for n in script.notes)

@@ -64,7 +64,7 @@ def test_example_segments_exactly() -> None:
     assert "cube" in codes(seg, "Q5")
     assert "Pipe()" in codes(seg, "Q6")
     assert seg.answers["Q1"].prose.startswith("Multiprocessing in Python is a built in package")
-    assert all(a.found_by == "header" for a in seg.answers.values())
+    assert all(a.attribution.by == "header" for a in seg.answers.values())
     assert [c.index for c in seg.preamble] == [0]
     assert seg.notes == ()
 
@@ -211,10 +211,10 @@ def test_metadata_and_tags_win_over_headers() -> None:
         QS,
     )
     assert codes(seg, "Q3") == "print(3)"
-    assert seg.answers["Q3"].found_by == "header"
+    assert seg.answers["Q3"].attribution.by == "header"
     # a cell without metadata after a Q5 cell continues Q5
     assert codes(seg, "Q5") == "print('pool')\n\nprint('still the pool')"
-    assert seg.answers["Q5"].found_by == "metadata"
+    assert seg.answers["Q5"].attribution.by == "metadata"
     assert "Q4" not in seg.answers
     assert codes(seg, "Q6") == "print('six')"
 
@@ -397,8 +397,8 @@ def test_no_headers_falls_back_to_order() -> None:
     assert {q: a.code for q, a in seg.answers.items()} == {
         f"Q{n}": f"print({n})" for n in range(3, 7)
     }
-    assert all(a.found_by == "order" for a in seg.answers.values())
-    assert any("by their order" in n for n in seg.notes)
+    assert all(a.attribution.by == "order" for a in seg.answers.values())
+    assert any("order of the answers" in n for n in seg.notes)
 
 
 def test_no_headers_and_no_fit_leaves_everything_in_preamble() -> None:
@@ -444,3 +444,13 @@ def test_context_for_gives_earlier_code_in_order() -> None:
     assert [c.index for c in context_for(seg, "Q5")] == [0, 2]
     assert [c.index for c in context_for(seg, "Q6")] == [0, 2, 4]
     assert context_for(seg, "Q1") == ()
+
+
+def test_header_repeated_atop_its_code_is_one_question() -> None:
+    seg = segment(
+        sub_of(("markdown", "## Q3. " + TEXT["Q3"]), ("code", "# Q3\nprint(3)"), ("markdown", "Q5."),
+               ("code", "print(5)")),
+        QS,
+    )
+    assert codes(seg, "Q3") == "# Q3\nprint(3)" and "Q4" not in seg.answers
+    assert seg.notes == ()

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import ast
 import builtins
-import keyword
 import re
 import textwrap
 from collections.abc import Sequence
@@ -27,6 +26,7 @@ from dataclasses import dataclass, replace
 
 from mpgrade.magics import neutralise
 from mpgrade.model import Answer, BuiltScript, Cell, Excerpt
+from mpgrade.textcode import code_like, code_regions, is_prose, starts_like_code
 
 __all__ = ["build_script", "where"]
 
@@ -36,6 +36,8 @@ _LABEL = re.compile(
     r"^(\s*)(?:ans(?:wer)?|q(?:uestion|ues)?|sol(?:ution)?)\s*\.?\s*(?:\d{1,2}\s*[-.:)]*|[-.:)]+)\s*",
     re.I,
 )
+_MAX_FIXES = 300  # edits tried on one answer before it is reported as it is
+_MAX_SALVAGE_LINES = 5000  # longer answers are not cut out of their text
 
 
 @dataclass
@@ -137,10 +139,65 @@ def _salvage(lines: list[_Line], notes: list[str]) -> tuple[str, Excerpt | None]
     """Edit ``lines`` in place until they compile; return a student-facing error (and the
     lines around it) if they never do.
 
-    Only conservative edits, each noted: tabs mixed with spaces, a cell indented as a
-    whole, an answer label before the code, and lines of English typed into code.
+    First only conservative edits, one at a time where the compiler stops, each noted:
+    tabs mixed with spaces, a cell or its first line indented as a whole, an answer label
+    before the code, lines of English or pasted output typed into code. When those do not
+    suffice, the program is cut out of the text: only the lines that form code (see
+    ``textcode.code_regions``) are kept, the rest become comments.
     """
-    for _ in range(len(lines) + 3):
+    original = [line.text for line in lines]
+    attempt: list[str] = []
+    large = len(lines) > _MAX_SALVAGE_LINES  # no student answer is this long: no edits
+    error = _compile_fixing(lines, attempt, 0 if large else min(len(lines), _MAX_FIXES) + 3)
+    if error is None:
+        notes += attempt
+        return None
+    if large:
+        return error
+    texts = [_unlabelled(t) for t in original]
+    regions = code_regions(texts, statements=1)
+    kept = {k for start, end in regions for k in range(start, end)}
+    if any(starts_like_code(text) for k, text in enumerate(texts) if k not in kept):
+        return error  # a statement would be dropped (a broken one, an empty block): report it
+    for start, end in regions:
+        block = textwrap.dedent("\n".join(texts[start:end])).split("\n")
+        for k, text in zip(range(start, end), block, strict=True):
+            lines[k].text = text
+    for k, line in enumerate(lines):
+        if k not in kept:
+            line.text = f"# {original[k].strip()}" if original[k].strip() else ""
+    cut: list[str] = []
+    if not regions or _compile_fixing(lines, cut, min(len(lines), _MAX_FIXES) + 3) is not None:
+        for line, text in zip(lines, original, strict=True):
+            line.text = text
+        return error
+    spans = ", ".join(
+        f"{lines[a].line}-{lines[b - 1].line}" if b - a > 1 else f"{lines[a].line}"
+        for a, b in regions
+    )
+    first = lines[0]
+    notes.append(
+        f"{where(first.cell, first.line)}: code was mixed with text; only lines {spans} "
+        "ran as code, the rest was made comments"
+    )
+    notes += cut
+    return None
+
+
+def _unlabelled(text: str) -> str:
+    """A line without the answer label typed before its code ("Ans3. import x")."""
+    label = _LABEL.match(text)
+    if label and label.end() > len(label.group(1)) and not code_like(text):
+        return label.group(1) + text[label.end() :]
+    return text
+
+
+def _compile_fixing(
+    lines: list[_Line], notes: list[str], tries: int
+) -> tuple[str, Excerpt | None] | None:
+    """Apply `_fix` where the compiler stops until the lines compile (at most ``tries``
+    edits); the error if they never do."""
+    for attempt in range(tries + 1):
         try:
             compile("\n".join(line.text for line in lines), "<answer>", "exec", dont_inherit=True)
             return None
@@ -149,7 +206,7 @@ def _salvage(lines: list[_Line], notes: list[str]) -> tuple[str, Excerpt | None]
         except ValueError:  # null bytes
             return "SyntaxError: the code contains null characters", None
         k = min(max((failure.lineno or 1) - 1, 0), len(lines) - 1) if lines else 0
-        if not lines or not _fix(lines, k, failure, notes):
+        if attempt == tries or not lines or not _fix(lines, k, failure, notes):
             break
     bad = lines[k] if lines else None
     place = f" in {where(bad.cell, bad.line)}" if bad else ""
@@ -179,7 +236,8 @@ def _fix(lines: list[_Line], k: int, exc: SyntaxError, notes: list[str]) -> bool
             f"{where(line.cell, line.line)}: tabs and spaces were mixed; tabs were read as 4 spaces"
         )
         return True
-    if "unexpected indent" in exc.msg and line is next(x for x in cell_lines if x.text.strip()):
+    first = next(x for x in cell_lines if x.text.strip())
+    if "unexpected indent" in exc.msg and line is first:
         dedented = textwrap.dedent("\n".join(x.text for x in cell_lines)).split("\n")
         if dedented[cell_lines.index(line)] != line.text:
             for x, text in zip(cell_lines, dedented, strict=True):
@@ -187,10 +245,15 @@ def _fix(lines: list[_Line], k: int, exc: SyntaxError, notes: list[str]) -> bool
             notes.append(
                 f"{where(line.cell, line.line)}: the whole cell was indented; indentation was removed"
             )
-            return True
+        else:
+            line.text = line.text.lstrip()
+            notes.append(
+                f"{where(line.cell, line.line)}: the first line was indented; indentation was removed"
+            )
+        return True
     text = line.text
     label = _LABEL.match(text)
-    if label and label.end() > len(label.group(1)) and not _code_like(text):
+    if label and label.end() > len(label.group(1)) and not code_like(text):
         rest = text[label.end() :]
         line.text = label.group(1) + rest if rest.strip() else ""
         shown = text[len(label.group(1)) : label.end()].strip()
@@ -198,45 +261,27 @@ def _fix(lines: list[_Line], k: int, exc: SyntaxError, notes: list[str]) -> bool
             f"{where(line.cell, line.line)}: '{shown}' looked like a label and was ignored"
         )
         return True
-    if _is_prose(text):
+    prose = is_prose(text)
+    if prose or _outside_the_code(cell_lines, cell_lines.index(line)):
         indent = text[: len(text) - len(text.lstrip())]
         line.text = f"{indent}# {text.strip()}"
+        what = "prose" if prose else "text, not code,"
         notes.append(
-            f"{where(line.cell, line.line)}: '{_short(text)}' looked like prose and was made a comment"
+            f"{where(line.cell, line.line)}: '{_short(text)}' looked like {what} and was made a comment"
         )
         return True
     return False
 
 
-def _code_like(text: str) -> bool:
-    """Would the line compile on its own, possibly as the head of a block?"""
-    s = text.strip()
-    wrappers = (s, f"{s}\n pass", f"if 1:\n pass\n{s}\n pass", f"try:\n pass\n{s}\n pass")
-    for source in wrappers:
-        try:
-            compile(source, "<line>", "exec", dont_inherit=True)
-            return True
-        except (SyntaxError, ValueError):
-            continue
-    return False
-
-
-def _is_prose(text: str) -> bool:
-    """Clearly English, not Python: several words, few code characters, does not compile."""
-    s = text.strip()
-    words = re.findall(r"[A-Za-z][A-Za-z']*", s)
-    if (
-        not words
-        or (len(words) < 2 and not s.endswith(":"))
-        or words[0] == "print"
-        or _code_like(s)
-        or re.search(r"[=\[\]{}]|__|\w\(", s)
-    ):
-        return False
-    if words[0] in keyword.kwlist and len(words) < 4:
-        return False
-    wordy = sum(len(w) for w in words) + s.count(" ")
-    return wordy >= 0.8 * len(s)
+def _outside_the_code(lines: list[_Line], k: int) -> bool:
+    """A line that cannot be code, above or below all of the code: the question pasted
+    above the program, an output line pasted below it."""
+    text = lines[k].text
+    if not text.strip() or code_like(text) or starts_like_code(text) or text[:1].isspace():
+        return False  # a broken statement is reported, never hidden
+    others = [(n, x.text) for n, x in enumerate(lines) if n != k and x.text.strip()]
+    code = [n for n, x in others if not x.lstrip().startswith("#") and code_like(x)]
+    return bool(code) and (k > max(code) or k < min(code))
 
 
 def _short(text: str, width: int = 40) -> str:

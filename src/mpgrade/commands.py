@@ -94,7 +94,7 @@ def choose_assignment(requested: str | None, sub: Submission | None) -> Assignme
         if sub is None:
             return candidate
         seg = segment(sub, candidate.questions)
-        hits = sum(1 for a in seg.answers.values() if a.found_by in ("metadata", "header"))
+        hits = sum(1 for a in seg.answers.values() if a.attribution.by in ("metadata", "header"))
         if best is None or hits > best[0]:
             best = (hits, candidate)
     if best is None:
@@ -130,7 +130,7 @@ def _header_hits(sub: Submission, assignment: Assignment) -> int:
     from mpgrade.segment import segment
 
     seg = segment(sub, assignment.questions)
-    return sum(1 for a in seg.answers.values() if a.found_by in ("metadata", "header"))
+    return sum(1 for a in seg.answers.values() if a.attribution.by in ("metadata", "header"))
 
 
 def _warn_if_unmatched(sub: Submission, forced: Assignment) -> None:

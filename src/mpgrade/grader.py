@@ -92,7 +92,7 @@ def grade_submission(sub: Submission, assignment: Assignment, options: GradeOpti
         again = [p for p in plans if _could_be_a_race(done[p.question.id])]
         for plan, run in zip(again, pool.map(lambda p: _run(p, p.method, options), again), strict=True):
             done[plan.question.id] = _settle(done[plan.question.id], _finish(plan, {plan.method: run}))
-    results = tuple(done[q.id] for q in questions)
+    results = tuple(_found(done[q.id], seg.answers.get(q.id), prepared[q.id]) for q in questions)
     summaries = [r.run for r in results if r.run is not None]
     env = Environment(
         python=f"{platform.python_implementation()} {platform.python_version()} ({sys.executable})",
@@ -115,6 +115,12 @@ def grade_submission(sub: Submission, assignment: Assignment, options: GradeOpti
         questions=results,
         environment=env,
     )
+
+
+def _found(result: QuestionResult, answer: Answer | None, prepared: QuestionResult | _Plan) -> QuestionResult:
+    """The result with how its answer was found and what the build salvaged to run it."""
+    salvaged = prepared.script.notes if isinstance(prepared, _Plan) else ()
+    return replace(result, attribution=answer.attribution if answer else None, salvaged=salvaged)
 
 
 # --------------------------------------------------------------------------- one question
@@ -153,8 +159,12 @@ def _prepare(
         if q.code_optional:
             ctx = CheckContext(q, answer, None, None, Trace())
             return _score(q, ctx, (), rubric_check, rubric_text, None)
-        return _missing(q, "This question asks for code, but only prose was found in the answer. "
-                           "Put your program in a code cell.")
+        # An answer is there, but nothing in it can run: an error, not a missing answer.
+        return QuestionResult(
+            q.id, q.title, q.kind, "error", 0.0, q.points,
+            "This question asks for a program, but the answer found holds only prose. "
+            "Put your program in a code cell.",
+        )
     script = build_script(answer, context_for(seg, q.id), method)
     if script.syntax_error:
         ctx = CheckContext(q, answer, script, None, Trace())

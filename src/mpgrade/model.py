@@ -56,14 +56,35 @@ class Submission:
     assignment_id: str | None = None
 
 
+AttributedBy = Literal["metadata", "header", "content", "order"]
+
+
+@dataclass(frozen=True)
+class Attribution:
+    """How an answer was found: by metadata, a header, what it is, or its place in the file."""
+
+    by: AttributedBy
+    # What decided, in the student's terms: "'Q3. Write a python...'", "a Pool with map".
+    evidence: str = ""
+
+    def sentence(self) -> str:
+        """One line for every report: "found by its header 'Q3.'"."""
+        lead = {
+            "metadata": "found by metadata",
+            "header": "found by its header",
+            "content": "attributed by content:",
+            "order": "attributed by order:",
+        }[self.by]
+        return f"{lead} {self.evidence}".strip()
+
+
 @dataclass(frozen=True)
 class Answer:
     """The cells that answer one question, in notebook order."""
 
     question_id: str
     cells: tuple[Cell, ...]
-    # How the cells were attributed: "metadata", "header", "order" (guessed), "none".
-    found_by: str = "header"
+    attribution: Attribution = Attribution("header")
 
     @property
     def code(self) -> str:
@@ -418,6 +439,9 @@ class QuestionResult:
     # Only for portability runs: start method -> (status, reason)
     portability: dict[str, tuple[str, str]] = field(default_factory=dict, hash=False, compare=False)
     excerpt: Excerpt | None = None  # the student's code around a SyntaxError (no run)
+    # How the answer was found (None: no answer) and what the build changed to run it.
+    attribution: Attribution | None = None
+    salvaged: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

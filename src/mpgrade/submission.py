@@ -9,7 +9,9 @@ Real submissions arrive as Jupyter notebooks (v3 and v4, Colab ones too), as
 scripts exported by nbconvert (``# In[ ]:`` markers), as jupytext/VS Code
 percent scripts (``# %%``), as plain scripts with comment headers, and now and
 then as Markdown. They come with CRLF, BOMs, Windows code pages and UTF-16, so
-decoding is lenient and never the reason a submission goes ungraded.
+decoding is lenient and never the reason a submission goes ungraded. What is not
+Python is refused with one line: a notebook whose kernel is R or Julia, and any file
+other than a notebook, ``.py`` or ``.md`` that holds no Python code (notes, a report).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import nbformat
 
 from mpgrade.errors import MpgradeError
 from mpgrade.model import Cell, CellKind, Submission
+from mpgrade.textcode import code_regions
 
 __all__ = ["SubmissionError", "load", "question_id_from_label", "unreadable"]
 
@@ -45,6 +48,9 @@ _SIGNATURES = {
     b"\x89PNG": "a PNG image",
     b"\xff\xd8\xff": "a JPEG image",
     b"\xd0\xcf\x11\xe0": "an old Office document",
+    b"GIF8": "a GIF image",
+    b"RIFF": "a RIFF file (WebP image or audio)",
+    b"\x1f\x8b": "a gzip archive",
 }
 
 # "q3", "Q3", "question_3", "cell-q3-answer", "ques 3", "ans3": a question number by name.
@@ -85,7 +91,20 @@ def load(path: str | Path) -> Submission:
         return Submission(str(path), "ipynb", sha, cells, assignment)
     if suffix in (".md", ".markdown"):
         return Submission(str(path), "py", sha, _read_markdown(text))
+    if suffix not in _SCRIPT_SUFFIXES and not _holds_python(text):
+        what = f"a {suffix} file" if suffix else "a file"
+        raise SubmissionError(f"{name}: {what} with no Python code, not a notebook or script")
     return Submission(str(path), "py", sha, _read_script(text), _script_assignment(text))
+
+
+# Scripts by name; any other file (answers.txt, no suffix) is read as one only when it
+# holds Python code, so that notes or a report handed in by mistake are refused.
+_SCRIPT_SUFFIXES = (".py", ".pyw", ".ipy")
+
+
+def _holds_python(text: str) -> bool:
+    """Does the text hold a program: a region of code with a definition or two statements?"""
+    return bool(code_regions(text.split("\n")[:20_000]))
 
 
 # --------------------------------------------------------------------------- decoding
@@ -147,10 +166,32 @@ def _read_notebook(text: str, name: str) -> tuple[tuple[Cell, ...], str | None]:
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise SubmissionError(f"{name}: not a readable Jupyter notebook ({detail})") from None
 
+    language = _language(nb.get("metadata") or {})
+    if language and not language.startswith(("python", "ipython", "pyspark")):
+        raise SubmissionError(
+            f"{name}: {_pretty(language)} notebook, not Python; only Python notebooks are graded"
+        )
     cells = tuple(_notebook_cell(i, c) for i, c in enumerate(nb.get("cells") or []))
     ours = nb.get("metadata", {}).get("mpgrade") or {}
     assignment = ours.get("assignment") if isinstance(ours, dict) else None
     return cells, str(assignment) if assignment else None
+
+
+def _language(meta: Any) -> str:
+    """The notebook's language as its metadata states it ("python", "r", "julia"); "" if unstated."""
+    for key, field in (("language_info", "name"), ("kernelspec", "language")):
+        block = meta.get(key) if isinstance(meta, dict) else None
+        value = block.get(field) if isinstance(block, dict) else None
+        if isinstance(value, str) and value.strip():
+            return value.strip().lower()
+    return ""
+
+
+def _pretty(language: str, width: int = 30) -> str:
+    """"an R", "a Julia": a metadata value fit for a one-line message, printable and short."""
+    text = "".join(ch if ch.isprintable() else "?" for ch in language)[:width]
+    text = text.upper() if len(text) <= 2 else text.capitalize()
+    return f"{'an' if text[:1] in 'AEIOU' or text in ('R', 'F') else 'a'} {text}"
 
 
 def _notebook_cell(index: int, cell: Any) -> Cell:

@@ -171,9 +171,17 @@ def _question_tests(q: QuestionResult, number: str, options: GradescopeOptions) 
     # Without checks the feedback is already the message; a rubric check may repeat it too.
     feedback = q.feedback if q.checks and q.feedback not in first["output"] else ""
     first["output"] = "\n\n".join(
-        part for part in (first["output"], feedback, _diagnoses(q.diagnoses), _stacks(q)) if part
+        part
+        for part in (first["output"], feedback, _diagnoses(q.diagnoses), _stacks(q), _found(q))
+        if part
     )
     return tests
+
+
+def _found(q: QuestionResult) -> str:
+    """How the answer was found, as in every other format (Markdown-escaped: student text)."""
+    line = story.found_line(q)
+    return re.sub(r"([\\`*_\[\]<>#|])", r"\\\1", line) if line else ""
 
 
 def _stacks(q: QuestionResult) -> str:

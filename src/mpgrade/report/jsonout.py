@@ -128,6 +128,7 @@ def _question(q: QuestionResult) -> dict[str, Any]:
         "reason": q.run.reason if q.run else None,
         "diagnoses": [_diagnosis(d) for d in q.diagnoses],
         "run": _run(q.run) if q.run else None,
+        "attribution": _attribution(q),
     }
     if q.portability:
         out["portability"] = {
@@ -135,6 +136,17 @@ def _question(q: QuestionResult) -> dict[str, Any]:
             for method, (status, reason) in q.portability.items()
         }
     return out
+
+
+def _attribution(q: QuestionResult) -> dict[str, Any] | None:
+    if q.attribution is None:
+        return None
+    return {
+        "by": q.attribution.by,
+        "evidence": q.attribution.evidence[:MESSAGE_LIMIT],
+        "text": q.attribution.sentence()[:MESSAGE_LIMIT],
+        "salvaged": [note[:MESSAGE_LIMIT] for note in q.salvaged[:20]],
+    }
 
 
 def _check(c: CheckResult) -> dict[str, Any]:

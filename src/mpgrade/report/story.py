@@ -23,6 +23,7 @@ from mpgrade.model import (
     PoolTask,
     ProcessInfo,
     ProcessStack,
+    QuestionResult,
     RunSummary,
     StackFrame,
 )
@@ -325,3 +326,14 @@ def _clauses(sentence: str) -> list[str]:
 
 def _key(clause: str) -> str:
     return re.sub(r"[\W_]+", " ", clause.lower()).strip()
+
+
+def found_line(q: QuestionResult) -> str:
+    """One line on how the answer was found and what was salvaged to run it; "" if none."""
+    if q.attribution is None:
+        return ""
+    line = f"Answer {q.attribution.sentence()}."
+    if q.salvaged:
+        more = f" (and {len(q.salvaged) - 1} more)" if len(q.salvaged) > 1 else ""
+        line += f" Salvaged to run: {q.salvaged[0]}{more}."
+    return line

@@ -88,6 +88,7 @@ def environment(templates: Path | None = None) -> jinja2.Environment:
         task_label=story.task_label,
         plural=plural,
         md=inline_markdown,
+        found_line=story.found_line,
     )
     env.globals["colours"] = {"life": timeline.LIFE, "ink": timeline.INK, "task": timeline.TASK,
                               "arrow": timeline.ARROW, "blocked": timeline.BLOCKED}

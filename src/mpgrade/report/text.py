@@ -149,6 +149,9 @@ def question_section(q: QuestionResult, verbose: bool = False) -> RenderableType
         sentence = said.fresh(f"{note.explanation} {note.fix}")
         if sentence:
             body.append(_hanging("Note:", text(sentence), "yellow"))
+    # Found by its header or metadata, unchanged: nothing a student needs to read here.
+    if q.salvaged or (q.attribution is not None and q.attribution.by in ("content", "order")):
+        body.append(text(story.found_line(q), "dim"))
     if q.run is not None and (verbose or _lost_points(q)):
         body.append(run_tree(q.run, verbose))
     if q.checks and q.kind != "prose" and (verbose or _lost_points(q)):
