@@ -112,6 +112,12 @@ def test_bad_regex(tmp_path: Path) -> None:
               "(unclosed")
 
 
+def test_unknown_subject_of_a_synonym(tmp_path: Path) -> None:
+    text = VALID.replace('synonyms = ["parallel"]', 'synonyms = ["@core parallel"]')
+    path = write(tmp_path, text)
+    assert_at(error_of(path), path, line_of(text, "synonyms"), "unknown subject @core", "known: process, thread")
+
+
 def test_points_that_do_not_add_up(tmp_path: Path) -> None:
     text = VALID.replace("points = 1.0\n\n[[questions.checks]]", "points = 2.0\n\n[[questions.checks]]")
     path = write(tmp_path, text)

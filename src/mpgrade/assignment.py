@@ -17,6 +17,7 @@ from typing import Any
 
 from mpgrade.errors import MpgradeError
 from mpgrade.model import (
+    DEFAULT_SUBJECTS,
     Assignment,
     CheckSpec,
     Concept,
@@ -274,17 +275,21 @@ class _Loader:
         )
 
     def rubric(self, table: dict, where: str) -> Rubric:
-        self.known_keys(table, {"points", "min_words", "concepts", "misconceptions"}, where)
+        self.known_keys(table, {"points", "min_words", "concepts", "misconceptions", "subjects",
+                                "off_target", "off_target_message", "contradiction_penalty", "contrast"}, where)
+        subjects = self.subjects(self.field(table, "subjects", dict, where, {}), f"{where}.subjects")
+        names = {name for name, _ in subjects or DEFAULT_SUBJECTS}
         concepts = []
         for i, c in enumerate(self.field(table, "concepts", list, where, [])):
             w = f"{where}.concepts[{i}]"
-            self.known_keys(c, {"id", "description", "synonyms", "points"}, w)
+            self.known_keys(c, {"id", "description", "synonyms", "points", "negatable"}, w)
             concepts.append(
                 Concept(
                     id=self.field(c, "id", str, w),
                     description=self.field(c, "description", str, w),
-                    synonyms=self.patterns(c, "synonyms", w),
+                    synonyms=self.patterns(c, "synonyms", w, names),
                     points=self.field(c, "points", float, w, 1.0),
+                    negatable=self.field(c, "negatable", bool, w, True),
                 )
             )
         misconceptions = []
@@ -294,7 +299,7 @@ class _Loader:
             misconceptions.append(
                 Misconception(
                     id=self.field(m, "id", str, w),
-                    patterns=self.patterns(m, "patterns", w),
+                    patterns=self.patterns(m, "patterns", w, names),
                     message=self.field(m, "message", str, w),
                     penalty=self.field(m, "penalty", float, w, 0.5),
                 )
@@ -306,15 +311,40 @@ class _Loader:
             misconceptions=tuple(misconceptions),
             points=self.field(table, "points", float, where),
             min_words=self.field(table, "min_words", int, where, 15),
+            subjects=subjects,
+            off_target=self.patterns(table, "off_target", where, names) if "off_target" in table else (),
+            off_target_message=self.field(table, "off_target_message", str, where, ""),
+            contradiction_penalty=self.field(table, "contradiction_penalty", float, where, 0.25),
+            contrast=self.contrast(table, where, names),
         )
 
-    def patterns(self, table: dict, key: str, where: str) -> tuple[str, ...]:
+    def contrast(self, table: dict, where: str, names: set[str]) -> str:
+        value = self.field(table, "contrast", str, where, "")
+        if value and value not in names:
+            raise self.fail(f"{where}.contrast", f"unknown subject {value!r}; known: {', '.join(sorted(names))}")
+        return value
+
+    def subjects(self, table: dict, where: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """``{ thread = ["thread", "multithreading"] }``: the words that name each subject."""
+        out = []
+        for name, words in table.items():
+            if not isinstance(words, list) or not words or not all(isinstance(w, str) for w in words):
+                raise self.fail(f"{where}.{name}", "must be a non-empty list of words")
+            out.append((name, tuple(words)))
+        return tuple(out)
+
+    def patterns(self, table: dict, key: str, where: str, subjects: set[str] | None = None) -> tuple[str, ...]:
+        """Regexes, each optionally prefixed ``@subject `` (a name from the rubric's subjects)."""
         values = self.field(table, key, list, where)
         for i, p in enumerate(values):
             if not isinstance(p, str):
                 raise self.fail(f"{where}.{key}", f"item {i + 1} is not a string")
+            prefix = re.match(r"@(\w+)\s+", p)
+            if prefix and subjects is not None and prefix.group(1) not in subjects:
+                raise self.fail(f"{where}.{key}", f"unknown subject @{prefix.group(1)} in {p!r}; "
+                                                  f"known: {', '.join(sorted(subjects))}")
             try:
-                re.compile(p)
+                re.compile(p[prefix.end():] if prefix else p)
             except re.error as exc:
                 raise self.fail(f"{where}.{key}", f"invalid regular expression {p!r}: {exc}") from None
         return tuple(values)

@@ -247,10 +247,7 @@ def _grade_prose_question(q: Question, answer: Answer) -> QuestionResult:
     if not text.strip():
         return _missing(q, "The answer to this question is empty.")
     grade = grade_prose(text, q.rubric)
-    feedback = (
-        f"{grade.feedback} (Automatic proposal: {grade.score:g}/{grade.max_score:g}; "
-        "a member of staff confirms prose grades.)"
-    )
+    feedback = f"{grade.feedback} {grade.proposal_note}"
     return QuestionResult(
         q.id, q.title, q.kind, "needs_review", grade.score, q.points, feedback, (_rubric_check(grade),)
     )

@@ -124,20 +124,36 @@ class CheckSpec:
 
 @dataclass(frozen=True)
 class Concept:
-    """A rubric concept for prose: found when any synonym (regex) matches."""
+    """A rubric concept for prose: found when a synonym (regex) is asserted, not negated.
+
+    A synonym may start with ``@subject `` (``@thread share[sd]? memory``): it then only
+    counts when said of that subject (see ``Rubric.subjects``).
+    """
 
     id: str
     description: str
     synonyms: tuple[str, ...]
     points: float = 1.0
+    # False for nouns whose truth lies in what is said of them ("not limited by the GIL"):
+    # only an explicit contradiction ("the GIL is irrelevant") then cancels them.
+    negatable: bool = True
 
 
 @dataclass(frozen=True)
 class Misconception:
+    """A wrong claim: flagged when a pattern is asserted (a negated one is a correct claim)."""
+
     id: str
     patterns: tuple[str, ...]
     message: str
     penalty: float = 0.5
+
+
+# What a prose answer can be about, for ``@subject`` synonyms, unless the rubric names its own.
+DEFAULT_SUBJECTS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("process", ("process", "processes", "multiprocessing", "subprocess", "subprocesses")),
+    ("thread", ("thread", "threads", "multithreading", "threading")),
+)
 
 
 @dataclass(frozen=True)
@@ -146,6 +162,16 @@ class Rubric:
     misconceptions: tuple[Misconception, ...] = ()
     points: float = 0.0
     min_words: int = 15
+    # subject name -> words naming it ("thread": "thread", "multithreading"); () = defaults
+    subjects: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # Sentences about something else than the question (multiprocessor hardware): no credit.
+    off_target: tuple[str, ...] = ()
+    off_target_message: str = ""
+    # Taken off for each key idea the answer states the opposite of ("never parallel").
+    contradiction_penalty: float = 0.25
+    # The subject the question contrasts with ("thread"): a negated plain synonym said of it
+    # ("threads cannot use several cores") is the contrast, not a contradiction.
+    contrast: str = ""
 
 
 @dataclass(frozen=True)
@@ -425,6 +451,19 @@ class RunSummary:
 
 
 @dataclass(frozen=True)
+class Review:
+    """A person's decision on one question's score; the automatic score stays beside it."""
+
+    score: float  # the final score
+    auto_score: float  # the automatic score the reviewer saw
+    by: str
+    at: str  # ISO 8601, UTC
+    comment: str = ""
+    # The automatic score changed since (a regrade): the decision stands, but deserves a second look.
+    stale: bool = False
+
+
+@dataclass(frozen=True)
 class QuestionResult:
     id: str
     title: str
@@ -442,6 +481,11 @@ class QuestionResult:
     # How the answer was found (None: no answer) and what the build changed to run it.
     attribution: Attribution | None = None
     salvaged: tuple[str, ...] = ()
+    review: Review | None = None  # set once staff confirmed or overrode the score
+
+    @property
+    def reviewed(self) -> bool:
+        return self.review is not None
 
 
 @dataclass(frozen=True)
