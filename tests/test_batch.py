@@ -106,19 +106,19 @@ def test_mixed_class_counts(mixed: tuple[Path, Path, BatchResult]) -> None:
 def test_grades_csv_cell_by_cell(mixed: tuple[Path, Path, BatchResult]) -> None:
     _, out, _ = mixed
     rows = _read_csv(out / "grades.csv")
-    assert rows[0] == ["student", "name", "Q1", "Q2", "total", "max", "status", "notes"]
+    assert rows[0] == ["student", "name", "Q1", "Q2", "total", "max", "status", "notes", "proposals", "reviewed"]
     body = {r[0]: r for r in rows[1:]}
     assert list(body) == ["alice", "bob", "carol", "dave", "erin", "frank"]
-    assert body["alice"] == ["alice", "Alice Adams", "1", "2", "3", "3", "passed", ""]
+    assert body["alice"] == ["alice", "Alice Adams", "1", "2", "3", "3", "passed", "", "", ""]
     assert body["bob"][:4] == ["bob", "Bob Brown", "1", "0.5"]
     assert body["bob"][4:7] == ["1.5", "3", "partial"]
     assert body["carol"][:3] == ["carol", "Carol Clark", "1"]
     assert float(body["carol"][3]) < 2 and body["carol"][6] == "partial"
-    assert body["dave"] == ["dave", "Dave Dale", "0", "0", "0", "3", "failed", ""]
+    assert body["dave"] == ["dave", "Dave Dale", "0", "0", "0", "3", "failed", "", "", ""]
     erin = body["erin"]
     assert erin[:7] == ["erin", "Erin Eve", "", "", "", "3", "error"]
     assert "erin.ipynb" in erin[7] and "\n" not in erin[7]
-    assert body["frank"] == ["frank", "Frank Fry", "", "", "", "3", "missing", ""]
+    assert body["frank"] == ["frank", "Frank Fry", "", "", "", "3", "missing", "", "", ""]
 
 
 def test_per_student_json_and_reports(mixed: tuple[Path, Path, BatchResult]) -> None:

@@ -93,6 +93,22 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("assignment")
     val.add_argument("--isolation", choices=("auto", "bwrap", "plain"), default="auto")
 
+    review = sub.add_parser("review", help="review and override scores of a graded class in the browser")
+    review.add_argument("outdir", help="output folder of `mpgrade grade`")
+    review.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
+    review.add_argument("--no-browser", action="store_true", help="only print the address")
+    review.add_argument("--question", "-q", help="question to open first (default: the first prose one)")
+    review.add_argument("--by", help="reviewer name recorded with each decision "
+                                     "(default: $MPGRADE_REVIEWER, else the login name)")
+
+    over = sub.add_parser("override", help="set one student's score for one question (a review, for scripts)")
+    over.add_argument("outdir", help="output folder of `mpgrade grade`")
+    over.add_argument("student")
+    over.add_argument("question")
+    over.add_argument("score", help="points, or 'accept' to confirm the automatic score")
+    over.add_argument("--comment", default="", help="said to the student under the feedback")
+    over.add_argument("--by", help="reviewer name (default: $MPGRADE_REVIEWER, else the login name)")
+
     gs = sub.add_parser("gradescope-build", help="write a Gradescope autograder zip")
     gs.add_argument("--assignment", "-a", required=True, help="exercise id or path")
     gs.add_argument("--output", "-o", default="autograder.zip")

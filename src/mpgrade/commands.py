@@ -30,6 +30,8 @@ def dispatch(args: argparse.Namespace) -> int:
         "template": cmd_template,
         "validate": cmd_validate,
         "gradescope-build": cmd_gradescope_build,
+        "review": cmd_review,
+        "override": cmd_override,
     }[args.command]
     return handler(args)
 
@@ -327,3 +329,38 @@ def cmd_gradescope_build(args: argparse.Namespace) -> int:
     print(f"wrote {args.output}: {bundle.wheel}, exercise {assignment.id} "
           f"({', '.join(bundle.exercise_files)}), budget {args.budget:g} s")
     return ExitCode.OK
+
+
+def cmd_override(args: argparse.Namespace) -> int:
+    from mpgrade.review.session import ReviewSession
+
+    if args.score.lower() == "accept":
+        score = None
+    else:
+        try:
+            score = float(args.score)
+        except ValueError:
+            raise UsageError(f"score must be a number or 'accept', got {args.score!r}") from None
+    session = ReviewSession(Path(args.outdir))
+    item, note = session.decide(args.student, _norm_qid(args.question), score, args.comment, args.by)
+    assert item.review is not None
+    line = (f"{item.question} of {item.student}: {item.score:g}/{item.max_score:g} "
+            f"(automatic {item.auto_score:g}), reviewed by {item.review.by}")
+    print(f"{line}; {note}" if note else f"{line}; outputs in {args.outdir} updated")
+    return ExitCode.OK
+
+
+def cmd_review(args: argparse.Namespace) -> int:
+    from mpgrade.review.session import ReviewSession
+
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port must be 0..65535, got {args.port}")
+    session = ReviewSession(Path(args.outdir))
+    if args.question:
+        session.question(_norm_qid(args.question))
+    try:
+        from mpgrade.review.app import serve
+    except ImportError as exc:
+        raise UsageError(f"the review page needs Flask ({exc.name} is missing): pip install flask") from None
+    return serve(session, port=args.port, open_browser=not args.no_browser, by=args.by,
+                 first=_norm_qid(args.question) if args.question else None)

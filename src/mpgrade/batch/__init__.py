@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from mpgrade.batch.context import load_options, save_options
 from mpgrade.batch.discover import (
     DiscoveryError,
     Entry,
@@ -33,6 +34,7 @@ from mpgrade.batch.gradebook import (
 from mpgrade.batch.options import BatchError, BatchOptions, BatchResult
 from mpgrade.batch.progress import Reporter, make_reporter
 from mpgrade.batch.record import Record, Row
+from mpgrade.batch.reviews import merge_reviews
 from mpgrade.batch.roster import (
     RosterError,
     RosterIndex,
@@ -54,7 +56,7 @@ from mpgrade.formats import get as get_format
 from mpgrade.model import Question
 from mpgrade.report import render_summary_html
 
-__all__ = ["BatchError", "BatchOptions", "BatchResult", "grade_class"]
+__all__ = ["BatchError", "BatchOptions", "BatchResult", "grade_class", "refresh_class"]
 
 
 def grade_class(options: BatchOptions) -> BatchResult:
@@ -75,6 +77,12 @@ def grade_class(options: BatchOptions) -> BatchResult:
     finally:
         reporter.stop(result.closing_lines() if result else None)
         remove_scratch(scratch)
+
+
+def refresh_class(outdir: Path) -> BatchResult:
+    """The last batch into ``outdir`` once more, after a review: nothing unchanged is regraded,
+    and every output is written again with the reviews as they are now."""
+    return grade_class(load_options(outdir))
 
 
 def _grade(
@@ -249,6 +257,8 @@ def _finish(
         store.save(outcome)
         rows.append(_row(student.id, outcome.record, None, roster))
     rows.sort(key=lambda r: r.student.lower())
+    rows = merge_reviews(store, rows, set(done), options.report_format)
+    save_options(options)
     counts = {status: sum(1 for r in rows if r.record.status == status) for status in ("error", "missing", "pending")}
     graded = len(rows) - sum(counts.values())
     incomplete = f"incomplete: {graded} of {len(rows)} graded" if counts["pending"] else ""

@@ -66,12 +66,14 @@ def write_grades(
     style: CsvStyle = CsvStyle(),
     incomplete: str = "",
 ) -> Path:
-    """student, name, one column per question, total, max, status, notes.
+    """student, name, one column per question, total, max, status, notes, then the questions
+    whose score is still an automatic proposal and those staff reviewed.
 
     After an interrupted run every row not graded yet is there as ``pending`` and its
     note says so; ``incomplete`` ("incomplete: 5 of 14 graded") is added to every note.
     """
-    header = ["student", "name", *(q.id for q in questions), "total", "max", "status", "notes"]
+    header = ["student", "name", *(q.id for q in questions), "total", "max", "status", "notes",
+              "proposals", "reviewed"]
     lines = []
     for row in rows:
         rec = row.record
@@ -86,6 +88,8 @@ def write_grades(
             num(rec.max_score),
             rec.status,
             "; ".join(notes),
+            " ".join(proposals_of(row)),
+            " ".join(q.id for q in rec.questions if q.reviewed),
         ])
     return _write_csv(path, header, lines, style)
 
@@ -94,7 +98,14 @@ def notes_of(row: Row) -> list[str]:
     """What a teacher should know about a row beyond its numbers."""
     notes = [row.record.error] if row.record.error else []
     notes.extend(row.notes)
+    notes.extend(f"{q.id}: the automatic score changed to {num(q.auto_score or 0)} since the review: "
+                 "take a second look" for q in row.record.questions if q.stale)
     return notes
+
+
+def proposals_of(row: Row) -> list[str]:
+    """Questions whose score is still an automatic proposal waiting for staff."""
+    return [q.id for q in row.record.questions if q.status == "needs_review"]
 
 
 def write_canvas(
@@ -218,5 +229,9 @@ def feedback_line(row: Row) -> str:
         if q.status == "passed":
             continue
         why = f" ({q.reasons[0].label})" if q.reasons else ""
-        parts.append(f"{q.id}: {num(q.score)}/{num(q.max_score)} {q.status.replace('_', ' ')}{why}.")
+        seen = ", reviewed by staff" if q.reviewed else ""
+        parts.append(f"{q.id}: {num(q.score)}/{num(q.max_score)} {q.status.replace('_', ' ')}{why}{seen}.")
+    waiting = proposals_of(row)
+    if waiting:
+        parts.append(f"Proposed, not yet reviewed by staff: {', '.join(waiting)}.")
     return " ".join(parts)

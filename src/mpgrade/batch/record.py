@@ -37,6 +37,9 @@ class QuestionRow:
     score: float
     max_score: float
     reasons: tuple[Reason, ...] = ()
+    reviewed: bool = False  # the score is a person's decision, not a proposal
+    auto_score: float | None = None  # the automatic score, when a review replaced it
+    stale: bool = False  # reviewed, but the automatic score changed since
 
 
 @dataclass(frozen=True)

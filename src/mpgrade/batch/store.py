@@ -66,7 +66,7 @@ class Store:
     def __init__(self, outdir: Path, report_ext: str = "html") -> None:
         self.outdir = outdir
         self.report_ext = report_ext
-        for sub in (RESULTS, REPORTS, LTI, f"{STATE}/records", f"{STATE}/logs"):
+        for sub in (RESULTS, REPORTS, LTI, f"{STATE}/records", f"{STATE}/logs", f"{STATE}/graded"):
             (outdir / sub).mkdir(parents=True, exist_ok=True)
 
     @contextmanager
@@ -103,6 +103,10 @@ class Store:
     def record_path(self, student: str) -> Path:
         return self.state / "records" / f"{safe_name(student)}.json"
 
+    def saved_path(self, student: str) -> Path:
+        """The full automatic report, encoded: what a review is rendered onto."""
+        return self.state / "graded" / f"{safe_name(student)}.json.gz"
+
     def load(self, student: str) -> Record | None:
         try:
             data = json.loads(self.record_path(student).read_text(encoding="utf-8"))
@@ -132,6 +136,10 @@ class Store:
                 path.unlink(missing_ok=True)
             else:
                 write_atomic(path, text)
+        if outcome.saved is None:
+            self.saved_path(student).unlink(missing_ok=True)
+        else:
+            write_atomic_bytes(self.saved_path(student), outcome.saved)
         write_atomic(self.record_path(student), json.dumps(outcome.record.to_dict()) + "\n")
 
 
@@ -144,6 +152,18 @@ def write_atomic(path: Path, text: str, encoding: str = "utf-8") -> None:
     try:
         with os.fdopen(fd, "w", encoding=encoding, errors="replace", newline="") as f:
             f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_atomic_bytes(path: Path, data: bytes) -> None:
+    """``write_atomic`` for bytes."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

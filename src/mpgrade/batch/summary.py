@@ -16,9 +16,10 @@ from datetime import datetime, timezone
 from typing import Any
 
 from mpgrade import __version__
-from mpgrade.batch.gradebook import notes_of
+from mpgrade.batch.gradebook import notes_of, proposals_of
 from mpgrade.batch.options import BatchResult
 from mpgrade.batch.record import Row
+from mpgrade.batch.reviews import review_counts
 from mpgrade.model import Assignment, Question
 from mpgrade.report import (
     ClassSummary,
@@ -40,6 +41,7 @@ def build_summary(
     href: Callable[[str], str],
 ) -> ClassSummary:
     graded = [r for r in rows if r.graded]
+    reviewed, waiting = review_counts(rows)
     max_score = round(sum(q.points for q in questions), 4)
     students = tuple(
         StudentRow(
@@ -69,6 +71,8 @@ def build_summary(
         median_score=statistics.median(scores) if scores else 0.0,
         generated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         tool_version=__version__,
+        reviewed=reviewed,
+        proposals=waiting,
     )
 
 
@@ -123,6 +127,12 @@ def summary_json(summary: ClassSummary, result: BatchResult, rows: Sequence[Row]
         "row_status_counts": dict(Counter(r.record.status for r in rows)),
     }
     data["notes"] = {r.student: notes_of(r) for r in rows if notes_of(r)}
+    data["reviews"] = {
+        "reviewed": summary.reviewed,
+        "waiting": summary.proposals,
+        "by_student": {r.student: {"reviewed": [q.id for q in r.record.questions if q.reviewed],
+                                   "proposals": proposals_of(r)} for r in rows if r.graded},
+    }
     return json.dumps(data, indent=1) + "\n"
 
 

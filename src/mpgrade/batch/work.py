@@ -32,22 +32,26 @@ class Outcome:
     result: dict[str, Any] | None = None  # the JSON result (docs/schema.md), with "student"
     report: str | None = None  # the rendered per-student report
     lti: str | None = None  # the LTI score (``--format lti``) of the student
+    saved: bytes | None = None  # the full Report and answers, encoded, to render again once reviewed
 
 
 def grade_task(task: Task, assignment: Assignment, options: GradeOptions, fmt: str = "html") -> Outcome:
     """Grade one file; an unreadable file is an error row, an internal failure one not cached."""
     from mpgrade.grader import grade_file
     from mpgrade.report import render, to_json
+    from mpgrade.review.codec import dump_report
     from mpgrade.submission import SubmissionError
 
     try:
         if task.content is None:
             report = grade_file(task.path, assignment, options)
+            answers = answer_texts(task.path, assignment)
         else:
             with tempfile.TemporaryDirectory(prefix="mpgrade-task-") as tmp:
                 local = Path(tmp) / Path(task.path).name
                 local.write_bytes(task.content)
                 report = grade_file(local, assignment, options)
+                answers = answer_texts(local, assignment)
     except SubmissionError as exc:
         return ungradable_outcome(task.student, task.key, task.source, _one_line(exc), assignment, options, fmt)
     except Exception as exc:  # a grader bug must cost one row, not the class
@@ -55,7 +59,17 @@ def grade_task(task: Task, assignment: Assignment, options: GradeOptions, fmt: s
         return ungradable_outcome(task.student, "", task.source, reason, assignment, options, fmt, "grader")
     report = replace(report, submission_path=task.source, student=task.student)
     record = record_from_report(report, task.student, task.key, task.source)
-    return Outcome(record, to_json(report), render(report, fmt, color=False), render(report, "lti"))
+    return Outcome(record, to_json(report), render(report, fmt, color=False), render(report, "lti"),
+                   dump_report(report, answers))
+
+
+def answer_texts(path: str | Path, assignment: Assignment) -> dict[str, str]:
+    """Each question's answer as the student wrote it (every cell, in order): what a reviewer reads."""
+    from mpgrade.segment import segment
+    from mpgrade.submission import load
+
+    seg = segment(load(path), assignment.questions)
+    return {qid: "\n\n".join(c.source for c in a.cells if c.source.strip()) for qid, a in seg.answers.items()}
 
 
 def lost_outcome(

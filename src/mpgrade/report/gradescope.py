@@ -220,6 +220,8 @@ def _rest_message(q: QuestionResult) -> str:
     note = ""
     if q.status == "needs_review":
         note = "\n\n*This score is a proposal from the rubric; your instructor will confirm it.*"
+    elif q.reviewed:
+        note = "\n\n*Reviewed by staff: this is the final score.*"
     elif q.status == "missing":
         note = "\n\n*No answer to this question was found in your submission.*"
     return (q.feedback or f"Status: {q.status.replace('_', ' ')}.") + note

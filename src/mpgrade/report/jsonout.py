@@ -129,6 +129,14 @@ def _question(q: QuestionResult) -> dict[str, Any]:
         "diagnoses": [_diagnosis(d) for d in q.diagnoses],
         "run": _run(q.run) if q.run else None,
         "attribution": _attribution(q),
+        "review": None if q.review is None else {
+            "score": q.review.score,
+            "auto_score": q.review.auto_score,
+            "by": q.review.by,
+            "at": q.review.at,
+            "comment": q.review.comment,
+            "stale": q.review.stale,
+        },
     }
     if q.portability:
         out["portability"] = {

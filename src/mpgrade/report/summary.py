@@ -79,6 +79,8 @@ class ClassSummary:
     generated_at: str = ""  # ISO timestamp, shown in the page footer
     tool_version: str = ""
     incomplete: str = ""  # "incomplete: 5 of 14 graded" after an interrupted batch; "" when whole
+    reviewed: int = 0  # answers whose score staff decided
+    proposals: int = 0  # answers whose score is still an automatic proposal (needs_review)
 
 
 @dataclass(frozen=True)

@@ -117,7 +117,8 @@ def _row(q: QuestionResult) -> Table:
         Text("✓", style="green") if ok else Text("✗", style="red"),
         text(q.id, "bold"),
         text(q.title),
-        Text.assemble(status_text(q.status), f"  {story.points(q.score)} / {story.points(q.max_score)}"),
+        Text.assemble(status_text(q.status), " reviewed" if q.reviewed else "",
+                      f"  {story.points(q.score)} / {story.points(q.max_score)}"),
     )
     return grid
 
@@ -416,7 +417,7 @@ def score_table(report: Report) -> RenderableType:
         table.add_row(
             text(q.id),
             text(q.title),
-            status_text(q.status),
+            Text.assemble(status_text(q.status), " reviewed" if q.reviewed else ""),
             Text(f"{story.points(q.score)} / {story.points(q.max_score)}"),
         )
     total = f"{story.points(report.score)} / {story.points(report.max_score)}"
