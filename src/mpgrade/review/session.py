@@ -124,5 +124,5 @@ class ReviewSession:
         try:
             refresh_class(self.outdir)
         except BatchError as exc:
-            note = f"saved; the outputs are rewritten when that run ends ({exc})"
+            note = f"saved, but the outputs are not rewritten yet ({exc}): the next `mpgrade grade` into this folder does it"
         return self.item(student, qid), note
