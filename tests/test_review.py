@@ -300,3 +300,21 @@ def test_the_page_refuses_other_hosts_and_posts_without_its_token(graded: tuple[
     ok = client.post("/api/decide", json=decision, headers={"Host": "127.0.0.1", TOKEN_HEADER: token})
     assert ok.status_code == 200 and ok.get_json()["item"]["score"] == 1.0 and ok.get_json()["reviewed"] == 1
     assert client.get("/q/Q9", headers={"Host": "127.0.0.1"}).status_code == 404
+
+
+def test_a_decision_is_kept_when_the_outputs_cannot_be_rewritten_yet(graded: tuple[Path, Path], tmp_path: Path) -> None:
+    import shutil
+
+    folder, _ = graded
+    mine = tmp_path / "class"
+    shutil.copytree(folder, mine)
+    shutil.copy(folder.parent / "roster.csv", tmp_path / "roster.csv")
+    out = tmp_path / "out"
+    _grade(mine, out)
+    mine.rename(tmp_path / "moved")
+    done = _mpgrade("override", str(out), "bob", "Q1", "1")
+    assert done.returncode == 0 and "not rewritten yet" in done.stdout
+    assert _grades(out)["bob"]["Q1"] == "0"
+    (tmp_path / "moved").rename(mine)
+    _grade(mine, out)
+    assert _grades(out)["bob"]["Q1"] == "1" and _question(out, "bob", "Q1")["review"]["score"] == 1.0
