@@ -286,9 +286,11 @@ def _feedback(
             f"{c.description.rstrip('.')} (“{q}”)" for c, q in found) + ".")
     else:
         parts.append("Your answer does not yet cover the key ideas of the question.")
-    if missing and not full:
+    wrong_way = {c.id for c, _ in contradicted}  # said below, with the student's words
+    to_add = [c for c in missing if c.id not in wrong_way]
+    if to_add and not full:
         parts.append("To earn the remaining points, also explain "
-                     + "; ".join(c.description.rstrip(".") for c in missing) + ".")
+                     + "; ".join(c.description.rstrip(".") for c in to_add) + ".")
     for c, q in contradicted:
         parts.append(f"One thing to correct: you wrote “{q}”, but the key idea is {c.description.rstrip('.')}.")
     for m, q in wrong:
