@@ -282,7 +282,7 @@ class _Loader:
         concepts = []
         for i, c in enumerate(self.field(table, "concepts", list, where, [])):
             w = f"{where}.concepts[{i}]"
-            self.known_keys(c, {"id", "description", "synonyms", "points", "negatable"}, w)
+            self.known_keys(c, {"id", "description", "label", "synonyms", "points", "negatable"}, w)
             concepts.append(
                 Concept(
                     id=self.field(c, "id", str, w),
@@ -290,6 +290,7 @@ class _Loader:
                     synonyms=self.patterns(c, "synonyms", w, names),
                     points=self.field(c, "points", float, w, 1.0),
                     negatable=self.field(c, "negatable", bool, w, True),
+                    label=self.field(c, "label", str, w, ""),
                 )
             )
         misconceptions = []

@@ -134,6 +134,7 @@ class Concept:
     description: str
     synonyms: tuple[str, ...]
     points: float = 1.0
+    label: str = ""  # a short noun phrase for the feedback ("true parallelism"); "" = description
     # False for nouns whose truth lies in what is said of them ("not limited by the GIL"):
     # only an explicit contradiction ("the GIL is irrelevant") then cancels them.
     negatable: bool = True

@@ -24,7 +24,7 @@ from mpgrade.model import DEFAULT_SUBJECTS, Concept, Misconception, Rubric
 _SHORT_SHARE = 0.25  # at most this share of the points for an answer under min_words
 _OFF_TARGET_SHARE = 0.5  # at most this share of the points when ...
 _OFF_TARGET_PART = 0.25  # ... at least this part of the answer's sentences is off target
-_QUOTE = 110  # characters of a quoted sentence
+_QUOTE = 60  # characters of a quote: the matching words and a little context
 _MAX_TEXT = 40_000  # characters of an answer read (an answer is a few paragraphs)
 _NEGATION_WINDOW = 4  # tokens between a negation cue and what it negates
 
@@ -67,8 +67,7 @@ class ProseGrade:
     @property
     def proposal_note(self) -> str:
         """Said with every prose score: a program read the answer, a person decides."""
-        return (f"Proposed score {self.score:g}/{self.max_score:g}: an automatic proposal "
-                "until a member of staff reviews it.")
+        return f"Proposed score {self.score:g}/{self.max_score:g}, for staff to confirm."
 
 
 # --------------------------------------------------------------------------- reading
@@ -203,6 +202,7 @@ class _Hit:
     clause: str = ""  # the clause that matched, quoted when the sentence is long
     subject: str = ""  # what the clause is about at the match, "" when unknown
     explicit: bool = False  # the pattern named its subject (``@thread ...``)
+    span: tuple[int, int] = (0, 0)  # of the match in ``clause``
 
 
 def _split_pattern(pattern: str) -> tuple[str, str]:
@@ -250,23 +250,41 @@ def _hits(patterns: tuple[str, ...], reading: _Reading, negatable: bool, skip: s
                 continue
             contradicted = bool(_CONTRADICTED.search(clause.text[m.end():]))
             negated = negatable and _negated(clause, m.start(), m.end(), bool(_STATES_NEGATION.search(regex)))
-            out.append(_Hit(clause.sentence, not (contradicted or negated), clause.text, said_of, bool(subject)))
+            out.append(_Hit(clause.sentence, not (contradicted or negated), clause.text, said_of, bool(subject),
+                            m.span()))
     return out
 
 
 def _quote(reading: _Reading, hits: list[_Hit]) -> str:
-    """The student's words behind a hit: the first sentence that says something (five words
-    or more) rather than a heading; its matching clause when the sentence is long."""
+    """The student's words behind a hit: the match with a little context, from the first
+    sentence that says something (five words or more) rather than a heading."""
     said = [h for h in hits if len(_tokens(reading.sentences[h.sentence])) >= 5] or hits
     hit = said[0]
-    text = reading.sentences[hit.sentence]
-    if len(text) > _QUOTE and len(_tokens(hit.clause)) >= 5:
-        text = hit.clause
-    flat = " ".join(text.split()).strip(" ,;:").rstrip(".")
-    return flat if len(flat) <= _QUOTE else flat[: _QUOTE - 1].rstrip() + "…"
+    text, (start, end) = (hit.clause, hit.span) if hit.clause else (reading.sentences[hit.sentence], (0, 0))
+    flat = " ".join(text.split())
+    if len(flat) <= _QUOTE:
+        return flat.strip(" ,;:").rstrip(".")
+    room = max(0, _QUOTE - (end - start)) // 2
+    lo, hi = max(0, start - room), min(len(text), end + room)
+    while lo > 0 and text[lo - 1].isalnum():  # whole words only
+        lo += 1
+    while hi < len(text) and text[hi].isalnum():
+        hi -= 1
+    if hi <= lo:
+        lo, hi = max(0, start - room), min(len(text), end + room)
+    piece = " ".join(text[lo:hi].split()).strip(" ,;:")
+    return ("…" if lo > 0 else "") + piece + ("…" if hi < len(text) else "")
 
 
 # --------------------------------------------------------------------------- feedback
+
+
+def _name(c: Concept) -> str:
+    return (c.label or c.description).rstrip(".")
+
+
+def _join(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def _feedback(
@@ -279,28 +297,28 @@ def _feedback(
     full: bool,
     short_by: int,
 ) -> str:
-    """What was good (with the sentence that earned it), what to add, what to correct."""
+    """What earned points (in the student's words), what to add, what to correct: short,
+    because it is read next to every other question's."""
     parts: list[str] = []
     if found:
-        parts.append("Good: you explained " + "; ".join(
-            f"{c.description.rstrip('.')} (“{q}”)" for c, q in found) + ".")
+        parts.append(f"Good: {_join([_name(c) for c, _ in found])} (“{found[0][1]}”).")
     else:
-        parts.append("Your answer does not yet cover the key ideas of the question.")
-    wrong_way = {c.id for c, _ in contradicted}  # said below, with the student's words
+        parts.append("None of the key ideas of the question yet.")
+    wrong_way = {c.id for c, _ in contradicted}  # corrected below, in the student's words
     to_add = [c for c in missing if c.id not in wrong_way]
     if to_add and not full:
-        parts.append("To earn the remaining points, also explain "
-                     + "; ".join(c.description.rstrip(".") for c in to_add) + ".")
+        parts.append("Also explain: " + "; ".join(_name(c) for c in to_add) + ".")
+    said: dict[str, list[str]] = {}
     for c, q in contradicted:
-        parts.append(f"One thing to correct: you wrote “{q}”, but the key idea is {c.description.rstrip('.')}.")
+        said.setdefault(q, []).append(_name(c))
+    for q, names in said.items():
+        parts.append(f"To correct: “{q}” contradicts {_join(names)}.")
     for m, q in wrong:
-        parts.append(f"One thing to correct: you wrote “{q}”. {m.message}")
+        parts.append(f"To correct: “{q}”: {m.message}")
     if off:
-        parts.append(f"{off_message or 'Parts of the answer are about something else than the question.'} "
-                     f"(“{off[0]}”)")
+        parts.append(f"“{off[0]}”: {off_message or 'about something else than the question, no points.'}")
     if short_by:
-        parts.append(f"The answer is too short to earn full marks: write {short_by} more words or so, "
-                     "in complete sentences.")
+        parts.append(f"Too short for full marks: write about {short_by} more words.")
     if full and not (wrong or contradicted or off or short_by):
         parts.append("Complete answer: well done.")
     return " ".join(parts)
