@@ -96,7 +96,7 @@ def test_proposals_are_marked_until_reviewed(graded: tuple[Path, Path]) -> None:
     assert {r["proposals"] for r in rows.values()} == {"Q1 Q2"} and {r["reviewed"] for r in rows.values()} == {""}
     bob = _question(out, "bob", "Q2")
     assert bob["status"] == "needs_review" and bob["review"] is None
-    assert "Proposed score" in bob["feedback"] and "well done" not in bob["feedback"].lower()
+    assert "Proposal: 0/1.5, until staff review it." in bob["feedback"] and "well done" not in bob["feedback"].lower()
     moodle = (out / "moodle-gradebook.csv").read_text(encoding="utf-8-sig")
     assert "Proposed, not yet reviewed by staff: Q1, Q2." in moodle
 
@@ -213,7 +213,7 @@ def test_review_in_the_browser_reaches_the_gradebooks_and_survives_a_regrade(
             cards = page.locator("article.item")
             assert cards.count() == 3
             assert "Multiprocessing breaks the program into smaller threads" in cards.nth(1).inner_text()
-            assert "Proposed score" in cards.nth(1).inner_text()  # the rubric's reasons are shown
+            assert "Proposal: 0/1.5" in cards.nth(1).inner_text()  # the rubric's reasons are shown
 
             page.keyboard.press("a")  # alice: accept the proposal
             page.wait_for_function("document.getElementById('done').textContent === '1'")

@@ -67,7 +67,7 @@ class ProseGrade:
     @property
     def proposal_note(self) -> str:
         """Said with every prose score: a program read the answer, a person decides."""
-        return f"Proposed score {self.score:g}/{self.max_score:g}, for staff to confirm."
+        return f"Proposal: {self.score:g}/{self.max_score:g}, until staff review it."
 
 
 # --------------------------------------------------------------------------- reading
