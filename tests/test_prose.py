@@ -126,7 +126,19 @@ def test_feedback_quotes_the_sentence_that_earned_a_point_and_says_it_is_a_propo
 def test_q4_prose_reaches_the_full_rubric_points() -> None:
     grade = grade_prose(Q4_ANSWER, rubric("Q4"))
     assert grade.score == grade.max_score == 1.0
-    assert set(grade.found) >= {"workers", "data_parallel"}
+    assert "data_parallel" in grade.found  # what a pool does and why, in one idea
+
+
+def test_q4_half_answers_and_off_question_text() -> None:
+    """The group of workers (what) or parallel speed (why) alone is half an answer, both are
+    whole; text about multiprocessing in general says nothing of a pool."""
+    q4 = rubric("Q4")
+    assert grade_prose("A pool is a collection of worker processes kept ready by Python.", q4).score == 0.5
+    whole = grade_prose("A pool is a collection of worker processes, so tasks finish faster.", q4)
+    assert whole.score == 1.0 and {"workers", "speed"} <= set(whole.found)
+    general = grade_prose("Multiprocessing is a built-in package that lets the system run "
+                          "multiple processes simultaneously on several cores.", q4)
+    assert general.score <= 0.5
 
 
 def test_too_short_answer_gets_a_small_share() -> None:
