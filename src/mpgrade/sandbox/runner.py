@@ -21,7 +21,7 @@ from pathlib import Path, PurePosixPath
 import psutil
 
 from mpgrade.model import RunRequest, RunResult
-from mpgrade.sandbox import bwrap, plain
+from mpgrade.sandbox import bwrap, interpreter, plain
 from mpgrade.sandbox.capture import Capture
 from mpgrade.sandbox.cgroup import RunCgroup, detect
 from mpgrade.sandbox.observer import (
@@ -163,7 +163,7 @@ class _Run:
         return [p for p in self.observer.alive() if self.observer.depth(p) >= self.wrapper_depth]
 
     def _command(self) -> tuple[list[str], dict[str, str]]:
-        python = bwrap.interpreter()
+        python = interpreter.interpreter()
         if self.backend == "bwrap":
             env = scrubbed_env(self.req, bwrap.SANDBOX_WORK, bwrap.SANDBOX_META, "/tmp")
             inner = plain.command(python, f"{bwrap.SANDBOX_WORK}/{self.req.script}")
