@@ -233,7 +233,8 @@ class _Run:
         self, proc: subprocess.Popen, capture: Capture, started: float
     ) -> tuple[Verdict | None, int | None, float]:
         """Tick until the root ends (its status, its tree's CPU) or a limit is crossed."""
-        watcher = Watcher(self.limits, self.req.detect_deadlock, started)
+        watcher = Watcher(self.limits, self.req.detect_deadlock, started,
+                          moving_pipes=_pipe_inodes(proc))
         while True:
             status, cpu = _reap(proc.pid)
             if status is not None:
@@ -380,6 +381,18 @@ class _Run:
                 "(the file size limit).",
             )
         return None
+
+
+def _pipe_inodes(proc: subprocess.Popen) -> frozenset[int]:
+    """Inodes of the pipes the supervisor itself drains or feeds (they always move)."""
+    inodes = set()
+    for stream in (proc.stdin, proc.stdout, proc.stderr):
+        if stream is not None:
+            try:
+                inodes.add(os.fstat(stream.fileno()).st_ino)
+            except (OSError, ValueError):
+                pass
+    return frozenset(inodes)
 
 
 def _feed(proc: subprocess.Popen, text: str) -> None:
