@@ -78,6 +78,14 @@ def load(path: str | Path) -> Submission:
         raw = p.read_bytes()
     except OSError as exc:
         raise SubmissionError(f"{name}: cannot be read ({exc.strerror or exc})") from None
+    return loads(raw, str(path))
+
+
+def loads(raw: bytes, path: str) -> Submission:
+    """A submission from its bytes, as ``load`` would read it from ``path`` (whose name and
+    suffix still decide the format): a remote worker needs no copy on disk."""
+    p = Path(path)
+    name = p.name or path
     sha = hashlib.sha256(raw).hexdigest()
     text = _decode(raw, name)
     if not text.strip():
@@ -86,13 +94,13 @@ def load(path: str | Path) -> Submission:
     suffix = p.suffix.lower()
     if suffix == ".ipynb" or (text.lstrip().startswith("{") and _looks_like_notebook(text)):
         cells, assignment = _read_notebook(text, name)
-        return Submission(str(path), "ipynb", sha, cells, assignment)
+        return Submission(path, "ipynb", sha, cells, assignment)
     if suffix in (".md", ".markdown"):
-        return Submission(str(path), "py", sha, _read_markdown(text))
+        return Submission(path, "py", sha, _read_markdown(text))
     if suffix not in _SCRIPT_SUFFIXES and not _holds_python(text):
         what = f"a {suffix} file" if suffix else "a file"
         raise SubmissionError(f"{name}: {what} with no Python code, not a notebook or script")
-    return Submission(str(path), "py", sha, _read_script(text), _script_assignment(text))
+    return Submission(path, "py", sha, _read_script(text), _script_assignment(text))
 
 
 # Scripts by name; any other file (answers.txt, no suffix) is read as one only when it
