@@ -88,7 +88,8 @@ def test_probe_records_every_process_without_site_packages(backend: str, method:
         import multiprocessing, sys
 
         def show(i):
-            print(i, any("site-packages" in p for p in sys.path), "certifi" in sys.modules)
+            site = any("site-packages" in p for p in sys.path)
+            sys.stdout.write(f"{i} {site} {'certifi' in sys.modules}\\n")  # one write: atomic
 
         if __name__ == "__main__":
             procs = [multiprocessing.Process(target=show, args=(i,)) for i in range(2)]
