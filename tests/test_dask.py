@@ -135,7 +135,10 @@ def test_a_cluster_without_workers_leaves_the_batch_incomplete(
         code = main(["grade", str(folder), "-o", str(tmp_path / "cli"), "-a", str(EXERCISE),
                      "--dask", cluster.scheduler_address])
     assert (result.pending, result.lost, result.complete) == (2, 2, False)
-    assert "incomplete, 2 not graded (no Dask worker" in result.summary_line
-    assert list((tmp_path / "out" / "results").iterdir()) == []
+    assert "incomplete: 0 of 2 graded, 2 lost by the cluster (no Dask worker" in result.summary_line
+    assert list((tmp_path / "out" / "results").iterdir()) == []  # nothing is the students' own
     assert list((tmp_path / "out" / ".mpgrade" / "records").iterdir()) == []
+    assert sorted((s, st) for s, st, _ in result.problems) == [("alice", "pending"),
+                                                                ("bob", "pending")]
+    assert all("the cluster lost it" in why for _, _, why in result.problems)
     assert code == ExitCode.INCOMPLETE
