@@ -66,20 +66,22 @@ def floor(source: str) -> float:
         return run_plain(path, LIMIT)
 
 
-def graded(source: str) -> tuple[float, str]:
+def graded(source: str) -> tuple[float, float, str]:
+    """Seconds of the whole ``sandbox.run`` (stacks, kill, clean-up included), seconds from
+    the start to the verdict (the run's own duration), and the verdict."""
     started = time.monotonic()
     run = sandbox.run(RunRequest(
         files={"answer.py": source}, script="answer.py", limits=Limits(wall_s=LIMIT),
         env={"MPGRADE_START_METHOD": "fork"}, pythonpath=(str(probe_dir()),),
     ))
-    return time.monotonic() - started, run.limit or f"exit {run.exit_code}"
+    return time.monotonic() - started, run.duration_s, run.limit or f"exit {run.exit_code}"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    print(f"{'program':<22} {'floor s':>8} {'mpgrade s':>10} {'ratio':>6}  verdict")
+    print(f"{'program':<22} {'floor s':>8} {'mpgrade s':>10} {'ratio':>6} {'ended s':>8}  verdict")
     for name, source in (("example Q6 (deadlock)", example_q6()), ("sleep 3 s", SLEEPER),
                          ("compute", COMPUTER)):
         floors, runs = [], []
@@ -87,9 +89,12 @@ def main() -> None:
             floors.append(floor(source))
             runs.append(graded(source))
         f = statistics.median(floors)
-        g = statistics.median(t for t, _ in runs)
-        verdicts = sorted({v for _, v in runs})
-        print(f"{name:<22} {f:8.2f} {g:10.2f} {g / f:6.2f}x  {', '.join(verdicts)}")
+        g = statistics.median(t for t, _, _ in runs)
+        ended = statistics.median(d for _, d, _ in runs)
+        verdicts = sorted({v for _, _, v in runs})
+        print(f"{name:<22} {f:8.2f} {g:10.2f} {g / f:6.2f}x {ended:8.2f}  {', '.join(verdicts)}")
+    print("(ended: from the start to the root's end or the verdict; mpgrade s adds stacks, "
+          "kill and clean-up)")
     print(f"(median of {args.repeat} interleaved runs; hung floors are capped at the {LIMIT:g} s limit; "
           "start method fork)")
 
