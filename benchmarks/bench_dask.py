@@ -68,7 +68,8 @@ def grade(folder: Path, out: Path, extra: list[str]) -> tuple[float, int, str]:
            *extra]
     started = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL)
-    return time.perf_counter() - started, proc.returncode, proc.stderr.strip()
+    lines = proc.stderr.strip().splitlines()
+    return time.perf_counter() - started, proc.returncode, lines[0] if lines else ""
 
 
 def kill_when(out: Path, rows: int, pids: list[int], killed: threading.Event) -> None:

@@ -11,7 +11,13 @@ itself (nothing is scattered, so nothing dies with a worker's memory), and ``gra
 turns every failure of the student's code or file into an outcome, so an exception that
 reaches this process is the cluster's: the task is submitted again, a few times, to
 whichever workers are alive. A task that never comes back is *lost*: it is returned to the
-caller, which writes no row for it and reports the batch as incomplete.
+caller, which writes no result for it and reports the batch as incomplete.
+
+Each task also switches off its worker's statistical profiler. It walks every thread's
+frames (``sys._current_frames``) every 10 ms; the grader starts short-lived threads all
+the time, and CPython 3.11 can deadlock the whole worker there (a garbage collection inside
+the walk, which holds the runtime's thread-list lock, while a new thread waits for that
+lock holding the GIL). Profiles of grading runs are of no use anyway.
 """
 
 from __future__ import annotations
@@ -76,7 +82,7 @@ def run_dask(
     lost: list[Lost] = []
 
     def submit(task: Task, attempt: int) -> None:
-        future = client.submit(grade_task, task, assignment, options, fmt, pure=False,
+        future = client.submit(_on_worker, task, assignment, options, fmt, pure=False,
                                retries=DASK_RETRIES)
         futures[future] = (task, attempt)
 
@@ -121,6 +127,26 @@ def run_dask(
             client.cancel(list(futures))
         client.close()
     return lost
+
+
+def _on_worker(task: Task, assignment: Assignment, options: GradeOptions, fmt: str) -> Outcome:
+    """``grade_task`` on a Dask worker, with the worker's profiler off (see the module doc)."""
+    _stop_profiler()
+    return grade_task(task, assignment, options, fmt)
+
+
+def _stop_profiler() -> None:
+    try:
+        from distributed import get_worker
+
+        worker = get_worker()
+    except (ImportError, ValueError):  # not on a worker (a test calling it directly)
+        return
+    callbacks = getattr(worker, "periodic_callbacks", {})
+    for name in ("profile", "profile-cycle"):
+        callback = callbacks.get(name)
+        if callback is not None and callback.is_running():
+            worker.loop.add_callback(callback.stop)  # the worker's own loop: thread-safe
 
 
 def tasks_left(todo: Iterator[Task]) -> Iterator[Task]:
