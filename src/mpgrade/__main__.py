@@ -1,3 +1,3 @@
-from mpgrade.cli import main
+from mpgrade.cli import run
 
-raise SystemExit(main())
+run()

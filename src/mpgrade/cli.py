@@ -9,6 +9,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from mpgrade import __version__
 from mpgrade.errors import ExitCode, MpgradeError, UsageError
@@ -144,6 +145,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         _say(f"mpgrade: internal error: {type(exc).__name__}: {exc} (MPGRADE_DEBUG=1 shows details)")
         return ExitCode.INTERNAL
+
+
+def run() -> NoReturn:
+    """The console entry: ``main``, then exit without tearing the interpreter down.
+
+    Once the output is flushed nothing is left to do, and freeing every module and object
+    of the grader costs more than some questions take to run. Only here, never in
+    ``main``, which tests and embedding callers use in-process.
+    """
+    code = main()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: the reader is gone, nothing to say
+            pass
+    os._exit(int(code))
 
 
 def _say(line: str) -> None:

@@ -237,7 +237,9 @@ def cmd_grade(args: argparse.Namespace) -> int:
             csv_encoding=args.csv_encoding,
         )
     )
-    return ExitCode.INTERRUPTED if result.interrupted else ExitCode.OK
+    if result.interrupted:
+        return ExitCode.INTERRUPTED
+    return ExitCode.OK if result.complete else ExitCode.INCOMPLETE
 
 
 def cmd_list(args: argparse.Namespace) -> int:

@@ -16,6 +16,7 @@ class ExitCode(IntEnum):
     POINTS_LOST = 1  # graded, points lost (check); validation failed (validate)
     UNUSABLE = 2  # could not grade: unreadable file, unknown assignment, bad arguments
     INTERNAL = 3  # internal error of mpgrade
+    INCOMPLETE = 4  # grade: submissions left ungraded because the cluster lost them
     INTERRUPTED = 130  # Ctrl-C; finished work is kept
 
 

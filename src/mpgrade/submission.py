@@ -22,8 +22,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-import nbformat
-
 from mpgrade.errors import MpgradeError
 from mpgrade.model import Cell, CellKind, Submission
 from mpgrade.textcode import code_regions
@@ -80,6 +78,14 @@ def load(path: str | Path) -> Submission:
         raw = p.read_bytes()
     except OSError as exc:
         raise SubmissionError(f"{name}: cannot be read ({exc.strerror or exc})") from None
+    return loads(raw, str(path))
+
+
+def loads(raw: bytes, path: str) -> Submission:
+    """A submission from its bytes, as ``load`` would read it from ``path`` (whose name and
+    suffix still decide the format): a remote worker needs no copy on disk."""
+    p = Path(path)
+    name = p.name or path
     sha = hashlib.sha256(raw).hexdigest()
     text = _decode(raw, name)
     if not text.strip():
@@ -88,13 +94,13 @@ def load(path: str | Path) -> Submission:
     suffix = p.suffix.lower()
     if suffix == ".ipynb" or (text.lstrip().startswith("{") and _looks_like_notebook(text)):
         cells, assignment = _read_notebook(text, name)
-        return Submission(str(path), "ipynb", sha, cells, assignment)
+        return Submission(path, "ipynb", sha, cells, assignment)
     if suffix in (".md", ".markdown"):
-        return Submission(str(path), "py", sha, _read_markdown(text))
+        return Submission(path, "py", sha, _read_markdown(text))
     if suffix not in _SCRIPT_SUFFIXES and not _holds_python(text):
         what = f"a {suffix} file" if suffix else "a file"
         raise SubmissionError(f"{name}: {what} with no Python code, not a notebook or script")
-    return Submission(str(path), "py", sha, _read_script(text), _script_assignment(text))
+    return Submission(path, "py", sha, _read_script(text), _script_assignment(text))
 
 
 # Scripts by name; any other file (answers.txt, no suffix) is read as one only when it
@@ -160,11 +166,7 @@ def _read_notebook(text: str, name: str) -> tuple[tuple[Cell, ...], str | None]:
         # Hand-made or stripped notebooks omit the version; their shape says which one.
         data["nbformat"], data["nbformat_minor"] = (3, 0) if "worksheets" in data else (4, 0)
     data.setdefault("metadata", {})
-    try:
-        nb = nbformat.reads(json.dumps(data), as_version=4, capture_validation_error={})
-    except Exception as exc:  # nbformat raises many types for malformed notebooks
-        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise SubmissionError(f"{name}: not a readable Jupyter notebook ({detail})") from None
+    nb = data if _plain_v4(data) else _converted(data, name)
 
     language = _language(nb.get("metadata") or {})
     if language and not language.startswith(("python", "ipython", "pyspark")):
@@ -192,6 +194,35 @@ def _pretty(language: str, width: int = 30) -> str:
     text = "".join(ch if ch.isprintable() else "?" for ch in language)[:width]
     text = text.upper() if len(text) <= 2 else text.capitalize()
     return f"{'an' if text[:1] in 'AEIOU' or text in ('R', 'F') else 'a'} {text}"
+
+
+def _plain_v4(data: dict) -> bool:
+    """A version 4 notebook whose shape grading relies on: read as it is, without nbformat
+    (its import, conversion and schema validation cost more than the rest of reading)."""
+    cells = data.get("cells")
+    if data.get("nbformat") != 4 or not isinstance(cells, list):
+        return False
+    if not isinstance(data.get("metadata"), dict):
+        return False
+    for cell in cells:
+        if not isinstance(cell, dict) or not isinstance(cell.get("metadata", {}), dict):
+            return False
+        source = cell.get("source", "")
+        if not (isinstance(source, str)
+                or isinstance(source, list) and all(isinstance(s, str) for s in source)):
+            return False
+    return True
+
+
+def _converted(data: dict, name: str) -> Any:
+    """Older or irregular notebooks: nbformat converts them to version 4."""
+    import nbformat
+
+    try:
+        return nbformat.reads(json.dumps(data), as_version=4, capture_validation_error={})
+    except Exception as exc:  # nbformat raises many types for malformed notebooks
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise SubmissionError(f"{name}: not a readable Jupyter notebook ({detail})") from None
 
 
 def _notebook_cell(index: int, cell: Any) -> Cell:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mpgrade.batch.context import load_options, save_options
+from mpgrade.batch.dask_runner import Lost
 from mpgrade.batch.discover import (
     DiscoveryError,
     Entry,
@@ -110,13 +111,15 @@ def _grade(
         reporter.advance(outcome.record)
 
     interrupted = False
+    lost: list[Lost] = []
     try:
         with sigterm_interrupts():
-            _execute(options, tasks, finished)
+            lost = _execute(options, tasks, finished)
     except KeyboardInterrupt:
         interrupted = True
     with no_interrupts():
-        return _finish(options, store, plan, roster, style, tasks, done, skipped, interrupted, started)
+        return _finish(options, store, plan, roster, style, tasks, done, skipped, interrupted,
+                       started, lost)
 
 
 # --------------------------------------------------------------------------- planning
@@ -205,21 +208,25 @@ def _max_score(options: BatchOptions) -> float:
 # --------------------------------------------------------------------------- running
 
 
-def _execute(options: BatchOptions, tasks: list[Task], finished: Callable[[Outcome], None]) -> None:
+def _execute(
+    options: BatchOptions, tasks: list[Task], finished: Callable[[Outcome], None]
+) -> list[Lost]:
+    """Grade ``tasks``; those the cluster lost come back: no result is written for them."""
     if not tasks:
-        return
+        return []
     if options.dask:
         from mpgrade.batch.dask_runner import DaskUnavailable, run_dask
 
         try:
-            run_dask(options.dask, tasks, options.assignment, options.grade, options.report_format, finished)
+            return run_dask(options.dask, tasks, options.assignment, options.grade,
+                            options.report_format, finished)
         except DaskUnavailable as exc:
             raise BatchError(str(exc)) from None
-        return
     workers = options.workers or default_workers()
     log_dir = options.outdir / ".mpgrade" / "logs"
     with LocalExecutor(workers, options.assignment, options.grade, options.report_format, log_dir) as ex:
         ex.run(tasks, finished)
+    return []
 
 
 # --------------------------------------------------------------------------- writing
@@ -236,6 +243,7 @@ def _finish(
     skipped: int,
     interrupted: bool,
     started: float,
+    lost: list[Lost],
 ) -> BatchResult:
     """Gradebooks and summary from the records on disk: after a full run or a Ctrl-C alike.
 
@@ -243,13 +251,16 @@ def _finish(
     yet because the run was interrupted), so the counts always add up to the class.
     """
     keys = {t.student: t.key for t in tasks}
+    lost_by = {x.task.student: x.reason for x in lost}
     max_score = _max_score(options)
     rows: list[Row] = []
     for entry in plan.entries:
         record = store.load(entry.student)
         stale = entry.student in keys and entry.student not in done and record and record.key != keys[entry.student]
         if record is None or stale:  # not graded yet (interrupted), or its record is of an older file
-            note = "not graded yet: the run was interrupted" if interrupted else "not graded"
+            note = ("not graded yet: the run was interrupted" if interrupted
+                    else f"not graded: the cluster lost it ({lost_by[entry.student]})"
+                    if entry.student in lost_by else "not graded")
             record = Record(entry.student, "", entry.source, "pending", 0.0, max_score, error=note)
         rows.append(_row(entry.student, record, entry, roster))
     for student in plan.missing:
@@ -293,6 +304,8 @@ def _finish(
         outdir=out,
         problems=tuple((r.student, r.record.status, r.record.error) for r in rows if not r.graded),
         warnings=tuple(warnings),
+        lost=len(lost),
+        lost_reason=lost[-1].reason if lost else "",
     )
     summary = replace(build_summary(options.assignment, questions, rows, store.report_href), incomplete=incomplete)
     for name, text in (

@@ -40,17 +40,30 @@ class BatchResult:
     skipped: int  # rows whose stored result was reused: the file had not changed
     errors: int  # rows with status "error": the submission could not be graded
     missing: int  # roster students with no submission
-    pending: int  # submitters not graded yet because the run was interrupted
+    pending: int  # submitters not graded yet: the run was interrupted, or the cluster lost them
     interrupted: bool
     duration_s: float
     outdir: Path
     written: tuple[Path, ...] = field(default=())  # class-level files (CSVs, summaries)
     problems: tuple[tuple[str, str, str], ...] = ()  # (student, status, why) of each row without a score
     warnings: tuple[str, ...] = ()  # about the gradebook files (an LMS id that could not be found, ...)
+    lost: int = 0  # of ``pending``: the Dask cluster failed them (workers lost); no result written
+    lost_reason: str = ""  # the cluster's last word about one of them
+
+    @property
+    def complete(self) -> bool:
+        """Every submitter has a row of their own: graded, or an error of their file."""
+        return self.pending == 0
 
     @property
     def summary_line(self) -> str:
-        state = f"interrupted, incomplete: {self.graded} of {self.students} graded" if self.interrupted else "done"
+        if self.interrupted:
+            state = f"interrupted, incomplete: {self.graded} of {self.students} graded"
+        elif self.pending:
+            state = (f"incomplete: {self.graded} of {self.students} graded, {self.lost} lost by "
+                     f"the cluster ({self.lost_reason or 'no reason given'}); re-run to grade them")
+        else:
+            state = "done"
         return (
             f"mpgrade grade: {state}: {self.students} students: {self.graded} graded, "
             f"{self.errors} error{'' if self.errors == 1 else 's'}, {self.missing} missing, "

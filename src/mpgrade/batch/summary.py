@@ -123,6 +123,7 @@ def summary_json(summary: ClassSummary, result: BatchResult, rows: Sequence[Row]
         "interrupted": result.interrupted,
         "incomplete": summary.incomplete,
         "warnings": list(result.warnings),
+        "lost": result.lost,
         "duration_s": round(result.duration_s, 3),
         "row_status_counts": dict(Counter(r.record.status for r in rows)),
     }

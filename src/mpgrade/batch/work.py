@@ -7,14 +7,12 @@ makes a distributed run produce exactly the files a local one does.
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 from mpgrade import __version__
 from mpgrade.batch.record import Record, record_from_report
-from mpgrade.model import Assignment, GradeOptions, Ungradable
+from mpgrade.model import Assignment, GradeOptions, Submission, Ungradable
 
 
 @dataclass(frozen=True)
@@ -36,22 +34,20 @@ class Outcome:
 
 
 def grade_task(task: Task, assignment: Assignment, options: GradeOptions, fmt: str = "html") -> Outcome:
-    """Grade one file; an unreadable file is an error row, an internal failure one not cached."""
-    from mpgrade.grader import grade_file
+    """Grade one file; an unreadable file is an error row, an internal failure one not cached.
+
+    A file that came with the task is read from memory: no copy of the student's work is
+    left in a worker's temp dir when the worker is killed.
+    """
+    from mpgrade.grader import grade_submission
     from mpgrade.report import render, to_json
     from mpgrade.review.codec import dump_report
-    from mpgrade.submission import SubmissionError
+    from mpgrade.submission import SubmissionError, load, loads
 
     try:
-        if task.content is None:
-            report = grade_file(task.path, assignment, options)
-            answers = answer_texts(task.path, assignment)
-        else:
-            with tempfile.TemporaryDirectory(prefix="mpgrade-task-") as tmp:
-                local = Path(tmp) / Path(task.path).name
-                local.write_bytes(task.content)
-                report = grade_file(local, assignment, options)
-                answers = answer_texts(local, assignment)
+        sub = load(task.path) if task.content is None else loads(task.content, task.path)
+        report = grade_submission(sub, assignment, options)
+        answers = answer_texts(sub, assignment)
     except SubmissionError as exc:
         return ungradable_outcome(task.student, task.key, task.source, _one_line(exc), assignment, options, fmt)
     except Exception as exc:  # a grader bug must cost one row, not the class
@@ -63,12 +59,11 @@ def grade_task(task: Task, assignment: Assignment, options: GradeOptions, fmt: s
                    dump_report(report, answers))
 
 
-def answer_texts(path: str | Path, assignment: Assignment) -> dict[str, str]:
+def answer_texts(sub: Submission, assignment: Assignment) -> dict[str, str]:
     """Each question's answer as the student wrote it (every cell, in order): what a reviewer reads."""
     from mpgrade.segment import segment
-    from mpgrade.submission import load
 
-    seg = segment(load(path), assignment.questions)
+    seg = segment(sub, assignment.questions)
     return {qid: "\n\n".join(c.source for c in a.cells if c.source.strip()) for qid, a in seg.answers.items()}
 
 

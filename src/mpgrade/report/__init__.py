@@ -5,11 +5,15 @@ CLI needs (the formats themselves are the table in ``mpgrade.formats``); the JSO
 (``to_json``/``validate_json``), Gradescope's results.json (``render_gradescope``) and the
 class overview (``ClassSummary``/``render_summary_html``) are public for
 batch grading and LMS integrations. A renderer never runs code: it only reads the report.
+
+Jinja is imported only when a templated page is written: the class summaries here are
+loaded on first use, like the renderers of ``mpgrade.formats``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from mpgrade.formats import NAMES, get
 from mpgrade.model import Report, Ungradable
@@ -22,7 +26,6 @@ from mpgrade.report.summary import (
     QuestionSummary,
     StudentRow,
 )
-from mpgrade.report.templated import render_summary_html, render_summary_markdown
 
 FORMATS = NAMES
 
@@ -65,3 +68,12 @@ def render(
 def render_error(ungradable: Ungradable, fmt: str) -> str:
     """What ``fmt`` says of a submission that could not be graded."""
     return get(fmt).error(ungradable)
+
+
+def __getattr__(name: str) -> Any:
+    """The class summary renderers, imported (with Jinja) when first asked for."""
+    if name in ("render_summary_html", "render_summary_markdown"):
+        from mpgrade.report import templated
+
+        return getattr(templated, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -2,6 +2,8 @@
 
 Each takes a graded ``Report`` (with the template folder and the colour choice, which
 only some formats use) or an ``Ungradable``, and returns the text to print or store.
+rich (text) and Jinja (html, markdown) are imported by the functions that use them, so
+a JSON or LTI result loads neither.
 """
 
 from __future__ import annotations
@@ -15,8 +17,6 @@ from mpgrade.report import story
 from mpgrade.report.gradescope import render_gradescope, render_gradescope_error
 from mpgrade.report.jsonout import error_json, to_json
 from mpgrade.report.lti import lti_error, lti_score
-from mpgrade.report.templated import environment, render_html, render_markdown
-from mpgrade.report.text import render_text
 
 
 def _dump(obj: dict[str, Any]) -> str:
@@ -24,6 +24,8 @@ def _dump(obj: dict[str, Any]) -> str:
 
 
 def text(report: Report, templates: Path | None, color: bool | None) -> str:
+    from mpgrade.report.text import render_text
+
     return render_text(report, color=color)
 
 
@@ -32,10 +34,14 @@ def json_result(report: Report, templates: Path | None, color: bool | None) -> s
 
 
 def html(report: Report, templates: Path | None, color: bool | None) -> str:
+    from mpgrade.report.templated import render_html
+
     return render_html(report, templates)
 
 
 def markdown(report: Report, templates: Path | None, color: bool | None) -> str:
+    from mpgrade.report.templated import render_markdown
+
     return render_markdown(report, templates)
 
 
@@ -61,10 +67,14 @@ def json_error(u: Ungradable) -> str:
 
 
 def html_error(u: Ungradable) -> str:
+    from mpgrade.report.templated import environment
+
     return environment(None).get_template("error.html.j2").render(u=u)
 
 
 def markdown_error(u: Ungradable) -> str:
+    from mpgrade.report.templated import environment
+
     return environment(None).get_template("error.md.j2").render(u=u)
 
 

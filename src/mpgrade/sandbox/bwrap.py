@@ -17,6 +17,9 @@ import subprocess
 import sys
 import tempfile
 
+from mpgrade.sandbox import interpreter
+from mpgrade.sandbox.cache import file_identity, once, read_small, remembered
+
 SANDBOX_WORK = "/sandbox/work"
 SANDBOX_META = "/sandbox/meta"
 # Wrapper generations above the student's root: outer bwrap (monitor), inner bwrap (pid 1).
@@ -46,15 +49,10 @@ def version() -> str | None:
     return out.stdout.strip().rpartition(" ")[2] or None
 
 
-def interpreter() -> str:
-    """The real binary behind sys.executable (a venv's python is a symlink to it)."""
-    return os.path.realpath(sys.executable)
-
-
 def _python_dirs() -> list[str]:
     """The interpreter's installation: base prefix, and the binary's own prefix if apart."""
     dirs = {os.path.realpath(sys.base_prefix)}
-    exe_prefix = os.path.dirname(os.path.dirname(interpreter()))
+    exe_prefix = os.path.dirname(os.path.dirname(interpreter.real_binary()))
     if not any(exe_prefix.startswith(d + os.sep) or exe_prefix == d for d in dirs):
         dirs.add(exe_prefix)
     return sorted(d for d in dirs if d != "/usr" and not d.startswith("/usr/"))
@@ -78,7 +76,8 @@ def command(
     # The private /tmp comes before the interpreter and probe binds: when those live under
     # the host's /tmp (a venv in a CI checkout), a later tmpfs would hide them.
     argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
-    for d in (*_python_dirs(), *ro_dirs):
+    venv = interpreter.environment()
+    for d in (*_python_dirs(), *((venv,) if venv else ()), *ro_dirs):
         argv += ["--ro-bind", d, d]
     argv += [
         "--bind", work, SANDBOX_WORK, "--bind", meta, SANDBOX_META, "--chdir", SANDBOX_WORK,
@@ -91,17 +90,55 @@ def command(
     return argv + ["--", *inner]
 
 
-@functools.cache
+def _probe_key() -> tuple[str, ...]:
+    """What the probe's answer depends on: the binaries, the kernel and its namespace
+    settings, who we are, and the exact command line (so a changed layout probes again)."""
+    uname = os.uname()
+    return (
+        file_identity(interpreter.real_binary()),
+        file_identity(find()),
+        uname.release,
+        uname.version,
+        f"{os.geteuid()}:{os.getegid()}",
+        read_small("/proc/sys/kernel/unprivileged_userns_clone"),
+        read_small("/proc/sys/user/max_user_namespaces"),
+        read_small("/proc/sys/kernel/apparmor_restrict_unprivileged_userns"),
+        " ".join(command(_probe_program(), "/w", "/m", {"PATH": "/usr/bin:/bin"})),
+    )
+
+
+def _probe_program() -> list[str]:
+    return [interpreter.interpreter(), "-c", "import multiprocessing"]
+
+
+@once
 def probe() -> str | None:
-    """Run the interpreter once in the sandbox; None when it works, else why it does not."""
+    """None when the interpreter runs in the sandbox, else why it does not.
+
+    A success is remembered on disk for the same binaries and kernel settings, so most
+    invocations do not pay for a sandboxed start before grading; a failure is probed anew.
+    """
     if find() is None:
         return "bubblewrap (bwrap) is not installed"
+    problems: list[str] = []
+
+    def attempt() -> str | None:
+        problem = _probe_run()
+        if problem is None:
+            return "works"
+        problems.append(problem)
+        return None
+
+    remembered("bwrap-probe", _probe_key(), attempt)
+    return problems[0] if problems else None
+
+
+def _probe_run() -> str | None:
     with tempfile.TemporaryDirectory(prefix="mpgrade-probe-") as tmp:
         work, meta = os.path.join(tmp, "work"), os.path.join(tmp, "meta")
         os.mkdir(work)
         os.mkdir(meta)
-        argv = command([interpreter(), "-c", "import multiprocessing"], work, meta,
-                       {"PATH": "/usr/bin:/bin"})
+        argv = command(_probe_program(), work, meta, {"PATH": "/usr/bin:/bin"})
         try:
             out = subprocess.run(argv, capture_output=True, text=True, timeout=20,
                                  stdin=subprocess.DEVNULL)

@@ -13,8 +13,8 @@ the sandbox's pid namespace, command line) and the exits they learnt of.
 
 from __future__ import annotations
 
-import functools
 import os
+import shutil
 import socket
 import struct
 import subprocess
@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import psutil
 
 from mpgrade.model import ObservedProcess
+from mpgrade.sandbox.cache import once
 
 NETLINK_CONNECTOR = 11
 CN_IDX_PROC = 1
@@ -354,9 +355,13 @@ def open_connector() -> socket.socket:
     return sock
 
 
-@functools.cache
+@once
 def connector_usable() -> bool:
-    """Probe once: subscribe, start a short child, and check its fork event arrives."""
+    """Probe once: subscribe, start a short child, and check its fork event arrives.
+
+    The child is ``true`` where it exists: any fork makes the event, and an interpreter
+    would cost tens of ms more.
+    """
     if not sys.platform.startswith("linux"):
         return False
     try:
@@ -364,7 +369,8 @@ def connector_usable() -> bool:
     except OSError:
         return False
     try:
-        child = subprocess.Popen([sys.executable, "-c", ""], stdin=subprocess.DEVNULL)
+        child = subprocess.Popen([shutil.which("true") or sys.executable, "-c", ""],
+                                 stdin=subprocess.DEVNULL)
         child.wait()
         sock.settimeout(0.5)
         end = time.monotonic() + 1.0

@@ -7,13 +7,12 @@ The same child set-up runs under bubblewrap, which wraps the plain command.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
-import functools
 import os
 import sys
 from collections.abc import Callable
 
 from mpgrade.model import Limits
+from mpgrade.sandbox.cache import once
 
 try:
     import resource
@@ -23,13 +22,17 @@ except ImportError:  # Windows: no rlimits; the sandbox is not supported there a
 PR_SET_CHILD_SUBREAPER = 36
 
 
-@functools.cache
+@once
 def make_subreaper() -> bool:
-    """Adopt orphans of our trees (Linux): a setsid() grandchild stays findable and reapable."""
+    """Adopt orphans of our trees (Linux): a setsid() grandchild stays findable and reapable.
+
+    libc is the process's own namespace (``CDLL(None)``): ``find_library`` would start
+    ``ldconfig`` and a compiler just to name it.
+    """
     if not sys.platform.startswith("linux"):
         return False
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc = ctypes.CDLL(None, use_errno=True)
         return libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
     except OSError:
         return False

@@ -21,7 +21,7 @@ from pathlib import Path, PurePosixPath
 import psutil
 
 from mpgrade.model import RunRequest, RunResult
-from mpgrade.sandbox import bwrap, plain
+from mpgrade.sandbox import bwrap, interpreter, plain
 from mpgrade.sandbox.capture import Capture
 from mpgrade.sandbox.cgroup import RunCgroup, detect
 from mpgrade.sandbox.observer import (
@@ -163,7 +163,7 @@ class _Run:
         return [p for p in self.observer.alive() if self.observer.depth(p) >= self.wrapper_depth]
 
     def _command(self) -> tuple[list[str], dict[str, str]]:
-        python = bwrap.interpreter()
+        python = interpreter.interpreter()
         if self.backend == "bwrap":
             env = scrubbed_env(self.req, bwrap.SANDBOX_WORK, bwrap.SANDBOX_META, "/tmp")
             inner = plain.command(python, f"{bwrap.SANDBOX_WORK}/{self.req.script}")
@@ -233,7 +233,8 @@ class _Run:
         self, proc: subprocess.Popen, capture: Capture, started: float
     ) -> tuple[Verdict | None, int | None, float]:
         """Tick until the root ends (its status, its tree's CPU) or a limit is crossed."""
-        watcher = Watcher(self.limits, self.req.detect_deadlock, started)
+        watcher = Watcher(self.limits, self.req.detect_deadlock, started,
+                          moving_pipes=_pipe_inodes(proc))
         while True:
             status, cpu = _reap(proc.pid)
             if status is not None:
@@ -380,6 +381,18 @@ class _Run:
                 "(the file size limit).",
             )
         return None
+
+
+def _pipe_inodes(proc: subprocess.Popen) -> frozenset[int]:
+    """Inodes of the pipes the supervisor itself drains or feeds (they always move)."""
+    inodes = set()
+    for stream in (proc.stdin, proc.stdout, proc.stderr):
+        if stream is not None:
+            try:
+                inodes.add(os.fstat(stream.fileno()).st_ino)
+            except (OSError, ValueError):
+                pass
+    return frozenset(inodes)
 
 
 def _feed(proc: subprocess.Popen, text: str) -> None:

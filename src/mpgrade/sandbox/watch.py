@@ -4,7 +4,13 @@ Deadlock detection rests on two facts read from /proc (see FIELD-NOTES): in a de
 tree's CPU time stops moving, and every thread of every process sits in a wait that has no
 deadline (a read on a pipe or local socket, wait4, a futex or poll without timeout).
 ``time.sleep`` and waits with a timeout will end by themselves, and a busy loop burns CPU:
-those are left to the time limit.
+those are left to the time limit. A thread that is runnable (state R) is not waiting, even
+while the syscall it is returning from still shows; and a pipe the supervisor itself
+drains or feeds (the captured stdout and stderr, the fed stdin) always moves, so waiting
+on it is never part of a deadlock.
+
+Because every thread must be in such a wait *and* the tree's run time must not move at
+all, half a second of it is already a safe verdict; a longer wait only delays the report.
 """
 
 from __future__ import annotations
@@ -92,24 +98,31 @@ class _LocalSockets:
         return self._cache[inode]
 
 
-def _endless_fd(pid: int, fd: int, sockets: _LocalSockets) -> bool:
+def _endless_fd(pid: int, fd: int, sockets: _LocalSockets, moving: frozenset[int]) -> bool:
     try:
         target = os.readlink(f"/proc/{pid}/fd/{fd}")
     except OSError:
         return False
-    if target.startswith("pipe:"):
-        return True
+    if target.startswith("pipe:["):
+        inode = target[6:-1]
+        return not (inode.isdigit() and int(inode) in moving)
     if target.startswith("socket:["):
         return sockets.is_local(pid, int(target[8:-1]))
     return False  # a file or a device: it will answer
 
 
-def is_endless_wait(pid: int, name: str, args: list[int], sockets: _LocalSockets) -> bool:
-    """True when the thread waits for something that has no deadline."""
+def is_endless_wait(
+    pid: int, name: str, args: list[int], sockets: _LocalSockets,
+    moving: frozenset[int] = frozenset(),
+) -> bool:
+    """True when the thread waits for something that has no deadline.
+
+    ``moving``: inodes of pipes the supervisor reads or writes itself.
+    """
     if name in _ENDLESS:
         return True
     if name in _FD_WAITS:
-        return bool(args) and _endless_fd(pid, args[0], sockets)
+        return bool(args) and _endless_fd(pid, args[0], sockets, moving)
     if name in _PTR_TIMEOUT:
         return len(args) > _PTR_TIMEOUT[name] and args[_PTR_TIMEOUT[name]] == 0
     if name in _INT_TIMEOUT:
@@ -118,16 +131,19 @@ def is_endless_wait(pid: int, name: str, args: list[int], sockets: _LocalSockets
     return False
 
 
-def _state(pid: int) -> str:
+def _state(pid: int, tid: int | None = None) -> str:
+    path = f"/proc/{pid}/task/{tid}/stat" if tid else f"/proc/{pid}/stat"
     try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
+        with open(path, "rb") as f:
             data = f.read()
         return data[data.rfind(b")") + 2 :].split()[0].decode()
     except (OSError, IndexError):
         return "?"
 
 
-def tree_waits_forever(pids: list[int], sockets: _LocalSockets) -> tuple[bool, int]:
+def tree_waits_forever(
+    pids: list[int], sockets: _LocalSockets, moving: frozenset[int] = frozenset()
+) -> tuple[bool, int]:
     """(every live thread waits without deadline, summed run time in ns of those threads)."""
     runtime = 0
     live = 0
@@ -148,8 +164,10 @@ def tree_waits_forever(pids: list[int], sockets: _LocalSockets) -> tuple[bool, i
                 pass
             if state == "T":
                 continue  # stopped: it will not move by itself either
+            if _state(pid, tid) == "R":
+                return False, runtime  # woken, or running: not waiting any more
             sc = syscall_of(pid, tid)
-            if sc is None or not is_endless_wait(pid, sc[0], sc[1], sockets):
+            if sc is None or not is_endless_wait(pid, sc[0], sc[1], sockets, moving):
                 return False, runtime
     return live > 0, runtime
 
@@ -172,9 +190,11 @@ class Watcher:
         limits: Limits,
         detect_deadlock: bool,
         started: float,
-        deadlock_after_s: float = 1.0,
+        deadlock_after_s: float = 0.5,
+        moving_pipes: frozenset[int] = frozenset(),
     ) -> None:
         self.limits = limits
+        self.moving_pipes = moving_pipes
         self.detect_deadlock = detect_deadlock and bool(SYSCALLS) and os.path.isdir("/proc/self")
         self.started = started
         self.deadlock_after_s = deadlock_after_s
@@ -226,7 +246,7 @@ class Watcher:
         return None
 
     def _deadlocked(self, now: float, pids: list[int]) -> bool:
-        stuck, runtime = tree_waits_forever(pids, self._sockets)
+        stuck, runtime = tree_waits_forever(pids, self._sockets, self.moving_pipes)
         state = (frozenset(pids), runtime)
         if not stuck or state != self._last:
             self._last = state

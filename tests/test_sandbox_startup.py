@@ -1,0 +1,112 @@
+"""What the sandbox does once per machine or process: the capability probes, their caches,
+and the student's interpreter without the installation's site-packages."""
+
+from __future__ import annotations
+
+import os
+import sys
+import textwrap
+import threading
+import time
+
+import pytest
+
+from mpgrade.model import Limits, RunRequest
+from mpgrade.probe.trace import parse_trace
+from mpgrade.resources import probe_dir
+from mpgrade.sandbox import bwrap, capabilities, interpreter, run
+from mpgrade.sandbox.cache import once, remembered
+
+BACKENDS = ["plain"] + (["bwrap"] if capabilities().bwrap_usable else [])
+
+
+def test_once_probes_a_single_time_under_concurrent_callers() -> None:
+    calls = []
+
+    @once
+    def probe() -> int:
+        calls.append(1)
+        time.sleep(0.05)
+        return 42
+
+    results: list[int] = []
+    threads = [threading.Thread(target=lambda: results.append(probe())) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=10)
+    assert results == [42] * 4 and calls == [1]
+
+
+def test_remembered_keeps_answers_per_key_and_never_a_failure(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("MPGRADE_CACHE_DIR", str(tmp_path))
+    calls: list[str] = []
+
+    def probe(answer: str | None):
+        return lambda: calls.append(str(answer)) or answer
+
+    assert remembered("p", ("a",), probe("yes")) == "yes"
+    assert remembered("p", ("a",), probe("other")) == "yes"  # from disk
+    assert remembered("p", ("b",), probe("no-b")) == "no-b"  # new key: probed again
+    assert remembered("p", ("c",), probe(None)) is None
+    assert remembered("p", ("c",), probe(None)) is None  # a failure is not stored
+    assert calls == ["yes", "no-b", "None", "None"]
+    (tmp_path / "p.json").write_text("[" * 100_000)  # a damaged file is a miss, not an error
+    assert remembered("p", ("b",), probe("again")) == "again"
+
+
+def test_bwrap_probe_key_follows_the_binaries_and_kernel(monkeypatch) -> None:
+    key = bwrap._probe_key()
+    assert key == bwrap._probe_key()
+    monkeypatch.setattr(bwrap, "find", lambda: "/bin/sh")
+    assert bwrap._probe_key() != key
+
+
+def test_the_student_interpreter_is_a_checked_bare_environment() -> None:
+    home = interpreter.environment()
+    assert home is not None
+    st = os.stat(home)
+    assert st.st_uid == os.geteuid() and not st.st_mode & 0o022
+    assert os.path.realpath(interpreter.interpreter()) == os.path.realpath(sys.executable)
+
+
+def test_a_strangers_environment_dir_is_not_used(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    binary = interpreter.real_binary()
+    first = interpreter._make(binary)
+    assert first is not None and interpreter._valid(first, binary)
+    os.chmod(first, 0o777)  # now anyone could swap the link
+    second = interpreter._make(binary)
+    assert second is not None and second != first and interpreter._valid(second, binary)
+    assert os.path.basename(second).startswith(f"mpgrade-run-{os.getpid()}-")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
+def test_probe_records_every_process_without_site_packages(backend: str, method: str) -> None:
+    source = textwrap.dedent("""\
+        import multiprocessing, sys
+
+        def show(i):
+            site = any("site-packages" in p for p in sys.path)
+            sys.stdout.write(f"{i} {site} {'certifi' in sys.modules}\\n")  # one write: atomic
+
+        if __name__ == "__main__":
+            procs = [multiprocessing.Process(target=show, args=(i,)) for i in range(2)]
+            for p in procs:
+                p.start()
+            for p in procs:
+                p.join()
+        """)
+    result = run(RunRequest(
+        files={"answer.py": source}, script="answer.py", limits=Limits(wall_s=20),
+        env={"MPGRADE_START_METHOD": method}, pythonpath=(str(probe_dir()),), isolation=backend,
+    ))
+    assert result.exit_code == 0, result.stderr
+    assert sorted(result.stdout.splitlines()) == ["0 False False", "1 False False"]
+    trace = parse_trace(result)
+    assert trace.start_method == method
+    children = {p.pid for p in trace.children() if p.confirmed and p.target == "show"}
+    assert len(children) == 2
+    printed = sorted(line.text for line in trace.lines if line.pid in children)
+    assert printed == ["0 False False", "1 False False"]
