@@ -298,11 +298,12 @@ def each_printed_number(ctx: CheckContext, params: MinParams) -> Outcome:
     if pooled is not None:
         return pooled
     if numbers:
-        return Outcome(False, (
-            f"Only {count(len(numbers), 'child process', 'child processes')} printed a number "
-            f"({_child_evidence(ctx, numbers)}) where {want} processes should each print one: "
-            + _why_not_children(ctx, want)
-        ))
+        shortfall = (f"Only {count(len(numbers), 'child process', 'child processes')} printed a "
+                     f"number ({_child_evidence(ctx, numbers)}) where {want} processes should each "
+                     "print one")
+        if len(_children(ctx)) < want:  # too few started: process.started says how to fix it
+            return Outcome(False, f"{shortfall}.")
+        return Outcome(False, f"{shortfall}: {_why_not_children(ctx, want)}")
     return Outcome(False, _why_not_children(ctx, want))
 
 

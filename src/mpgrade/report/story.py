@@ -44,6 +44,7 @@ class ProcessNode:
     children: tuple[ProcessNode, ...]
     end: str  # "exit 0", "killed by SIGKILL", "killed by the grader", ...
     blocked_at: str = ""  # where a hung process waited, "" when it was not stuck
+    blocked_brief: str = ""  # the same without the kernel's wait channel (the terse terminal)
 
     @property
     def label(self) -> str:
@@ -143,11 +144,11 @@ def frame_code(frame: StackFrame, run: RunSummary) -> str:
     return ""
 
 
-def blocked_description(stack: ProcessStack, run: RunSummary) -> str:
+def blocked_description(stack: ProcessStack, run: RunSummary, wait_channel: bool = True) -> str:
     frame = shown_frame(stack)
     where = f"line {frame.line} in {frame.function}" if frame else "an unknown place"
     code = frame_code(frame, run) if frame else ""
-    wait = f" (waiting in {stack.wait})" if stack.wait else ""
+    wait = f" (waiting in {stack.wait})" if stack.wait and wait_channel else ""
     return f"blocked at {where}{': ' + short(code, 60) if code else ''}{wait}"
 
 
@@ -221,6 +222,7 @@ def process_forest(run: RunSummary) -> tuple[ProcessNode, ...]:
             children=tuple(node(child) for child in kids[info.pid]),
             end=end_label(info, run, stack),
             blocked_at=blocked_description(stack, run) if stack else "",
+            blocked_brief=blocked_description(stack, run, wait_channel=False) if stack else "",
         )
 
     return tuple(node(root) for root in roots)
@@ -271,7 +273,7 @@ def message_label(msg: Message, names: dict[int, str]) -> str:
 def _call_args(args: str) -> str:
     if not args:
         return ""
-    return short(args if args.startswith("(") else f"({args})", 48)
+    return short(args if args.startswith("(") else f"({args})", 26)
 
 
 def _group(items: Iterable[T], key: Callable[[T], K]) -> dict[K, list[T]]:

@@ -70,7 +70,7 @@ def text(value: object, style: str = "") -> Text:
 
 
 def report_renderable(report: Report, verbose: bool = False) -> RenderableType:
-    parts: list[RenderableType] = [header(report)]
+    parts: list[RenderableType] = [header(report, verbose)]
     for q in report.questions:
         parts.append(question_section(q, verbose))
     matrix = portability_table(report)
@@ -88,8 +88,9 @@ def status_text(status: str) -> Text:
     return Text(info.label, style=info.style)
 
 
-def header(report: Report) -> RenderableType:
-    """``mpgrade 0.1.0 · examples/ass.ipynb · 15feb-multiprocessing (title)`` and the setting."""
+def header(report: Report, verbose: bool = False) -> RenderableType:
+    """``mpgrade 0.1.0 · examples/ass.ipynb · 15feb-multiprocessing`` and the setting; the
+    assignment's title too with ``verbose``."""
     env = report.environment
     who = f" · {report.student}" if report.student else ""
     first = Text.assemble(
@@ -102,7 +103,8 @@ def header(report: Report) -> RenderableType:
     python = env.python.split(" (", 1)[0]
     setting = (f"{python} · start method {env.start_method} · sandbox {env.isolation} · "
                f"{env.limits.wall_s:g} s per question")
-    return Group(first, text(report.assignment_title, "dim"), Text(setting, style="dim"), Text())
+    title = [text(report.assignment_title, "dim")] if verbose else []
+    return Group(first, *title, Text(setting, style="dim"), Text())
 
 
 def _row(q: QuestionResult) -> Table:
@@ -156,7 +158,7 @@ def question_section(q: QuestionResult, verbose: bool = False) -> RenderableType
     if q.run is not None and (verbose or _lost_points(q)):
         body.append(run_tree(q.run, verbose))
     if q.checks and q.kind != "prose" and (verbose or _lost_points(q)):
-        body.append(_checks_line(q.checks))
+        body.append(_checks_line(q.checks, verbose))
     return Group(_row(q), Padding(Group(*body), (0, 0, 1, 2)))
 
 
@@ -307,7 +309,7 @@ def _add_process(parent: Tree, node: story.ProcessNode, verbose: bool, budget: l
     budget[0] -= 1
     label = Text.assemble(text(node.label), " → ", text(node.end, "bold red" if node.failed else ""))
     if node.blocked_at:
-        label.append_text(text(f"; {node.blocked_at}", "red"))
+        label.append_text(text(f"; {node.blocked_at if verbose else node.blocked_brief}", "red"))
     branch = parent.add(label)
     # By default what it printed; its stderr (a traceback) is the cause's to tell.
     lines = node.lines if verbose else tuple(ln for ln in node.lines if ln.stream == "stdout")
@@ -354,10 +356,13 @@ def _channel_lines(run: RunSummary, names: dict[int, str]) -> list[str]:
     return out
 
 
-def _checks_line(checks: tuple[CheckResult, ...]) -> RenderableType:
-    """Every check with its mark and points."""
+def _checks_line(checks: tuple[CheckResult, ...], verbose: bool = False) -> RenderableType:
+    """Every check with its mark and points; a passed or failed one worth nothing is left out
+    unless ``verbose`` (n/a stays: it says where the points went)."""
     items = []
     for c in checks:
+        if not verbose and c.max_score == 0 and c.outcome != "not_applicable":
+            continue
         mark = ("– n/a ", "dim") if c.outcome == "not_applicable" else ("✓ ", "green") if c.passed else ("✗ ", "red")
         items.append(Text.assemble(mark, text(c.id), f" {story.points(c.score)}/{story.points(c.max_score)}"))
     return Flow(Text("Checks: ", style="bold"), items)
