@@ -287,3 +287,15 @@ def test_custom_checks_declare_their_parameters_too(tmp_path: Path) -> None:
     message = error_of(copy)
     assert "unknown parameter 'expected' of check 'lq.final_total'" in message
     assert message.startswith(f"{(copy / 'exercise.toml').resolve()}:{line_of(text, 'expected = 4000')}:")
+
+
+def test_a_prose_answer_must_be_worth_its_code_question(tmp_path: Path) -> None:
+    words = ('\n[questions.prose_answer]\npoints = 0.5\n\n[[questions.prose_answer.concepts]]\n'
+             'id = "p"\ndescription = "a process"\nsynonyms = ["process"]\n')
+    text = VALID.replace('id = "process.started"\npoints = 1.0\n',
+                         'id = "process.started"\npoints = 1.0\n' + words)
+    path = write(tmp_path, text)
+    assert "questions[0].prose_answer" in error_of(path)
+    assert "must be worth the question's points" in error_of(path)
+    good = write(tmp_path, text.replace("points = 0.5\n\n[[questions.prose_answer", "points = 1.0\n\n[[questions.prose_answer"))
+    assert load_assignment(str(good)).questions[0].prose_answer is not None

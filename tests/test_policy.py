@@ -412,3 +412,23 @@ def test_portability_of_a_mixed_question_judges_its_code_only(tmp_path: Path) ->
     report = grade_file(path, ASSIGNMENT, GradeOptions(questions=("Q4",), portability=True))
     matrix = report.questions[0].portability
     assert matrix and {status for status, _ in matrix.values()} == {"passed"}, matrix
+
+
+# --------------------------------------------------------------------------- Q5 in words
+
+
+def test_q5_answered_in_words_is_a_proposal_whole_only_with_pool_and_work(tmp_path: Path) -> None:
+    """"How can we create a pool" may be answered in prose: a proposal for staff, whole when it
+    names the Pool and how it gets work, half when it names only the Pool; a question without
+    a prose_answer (Q6) stays an error without code."""
+    both = ("First import multiprocessing and define the function each worker runs. Then create "
+            "a multiprocessing.Pool with the number of worker processes and hand it the inputs "
+            "with pool.map() or apply_async().")
+    pool_only = ("Import the multiprocessing module and create a multiprocessing.Pool object "
+                 "that holds the number of worker processes you want to keep.")
+    q = graded(tmp_path, code={"Q5": "", "Q6": ""}, prose={"Q5": both, "Q6": pool_only})
+    assert q["Q5"].status == "needs_review" and full(q["Q5"])
+    assert q["Q5"].feedback.startswith("No program was found")
+    assert q["Q6"].status == "error" and q["Q6"].score == 0
+    half = graded(tmp_path, code={"Q5": ""}, prose={"Q5": pool_only})["Q5"]
+    assert half.status == "needs_review" and 0 < half.score < half.max_score

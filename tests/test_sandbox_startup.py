@@ -83,13 +83,13 @@ def test_a_strangers_environment_dir_is_not_used(tmp_path, monkeypatch) -> None:
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
-def test_probe_records_every_process_without_site_packages(backend: str, method: str) -> None:
+def test_probe_records_every_process_and_installed_packages_import_without_pth_files(backend: str, method: str) -> None:
     source = textwrap.dedent("""\
-        import multiprocessing, sys
+        import importlib.util, multiprocessing, sys
 
         def show(i):
-            site = any("site-packages" in p for p in sys.path)
-            sys.stdout.write(f"{i} {site} {'certifi' in sys.modules}\\n")  # one write: atomic
+            installed = importlib.util.find_spec("psutil") is not None  # a package beside the grader
+            sys.stdout.write(f"{i} {installed} {'certifi' in sys.modules}\\n")  # one write: atomic
 
         if __name__ == "__main__":
             procs = [multiprocessing.Process(target=show, args=(i,)) for i in range(2)]
@@ -103,10 +103,10 @@ def test_probe_records_every_process_without_site_packages(backend: str, method:
         env={"MPGRADE_START_METHOD": method}, pythonpath=(str(probe_dir()),), isolation=backend,
     ))
     assert result.exit_code == 0, result.stderr
-    assert sorted(result.stdout.splitlines()) == ["0 False False", "1 False False"]
+    assert sorted(result.stdout.splitlines()) == ["0 True False", "1 True False"]
     trace = parse_trace(result)
     assert trace.start_method == method
     children = {p.pid for p in trace.children() if p.confirmed and p.target == "show"}
     assert len(children) == 2
     printed = sorted(line.text for line in trace.lines if line.pid in children)
-    assert printed == ["0 False False", "1 False False"]
+    assert printed == ["0 True False", "1 True False"]

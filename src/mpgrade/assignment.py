@@ -220,7 +220,7 @@ class _Loader:
         self.known_keys(
             table,
             {"id", "title", "text", "kind", "points", "checks", "rubric", "timeout_s",
-             "start_method", "stdin", "code_optional"},
+             "start_method", "stdin", "code_optional", "prose_answer"},
             where,
         )
         qid = self.field(table, "id", str, where)
@@ -238,6 +238,12 @@ class _Loader:
             raise self.fail(where, "a prose question needs a [questions.rubric]")
         if kind == "code" and not checks:
             raise self.fail(where, "a code question needs at least one [[questions.checks]]")
+        words_table = self.field(table, "prose_answer", dict, where, None)
+        prose_answer = (self.rubric(words_table, f"{where}.prose_answer")
+                        if words_table is not None else None)
+        if prose_answer is not None and (kind != "code" or abs(prose_answer.points - points) > 1e-6):
+            raise self.fail(f"{where}.prose_answer",
+                            "belongs to a code question and must be worth the question's points")
         total = sum(c.points for c in checks) + (rubric.points if rubric else 0.0)
         if abs(total - points) > 1e-6:
             raise self.fail(
@@ -259,6 +265,7 @@ class _Loader:
             start_method=self.start_method(table, where),
             stdin=self.field(table, "stdin", str, where, None),
             code_optional=self.field(table, "code_optional", bool, where, False),
+            prose_answer=prose_answer,
         )
 
     def check(self, table: Any, where: str) -> CheckSpec:

@@ -35,6 +35,7 @@ from mpgrade.model import (
     Question,
     QuestionResult,
     Report,
+    Rubric,
     RunRequest,
     RunResult,
     RunSummary,
@@ -159,6 +160,8 @@ def _prepare(
         if q.code_optional:
             ctx = CheckContext(q, answer, None, None, Trace())
             return _score(q, ctx, (), rubric_check, rubric_text, None)
+        if q.prose_answer is not None:
+            return _grade_prose_question(q, answer, q.prose_answer)
         # An answer is there, but nothing in it can run: an error, not a missing answer.
         return QuestionResult(
             q.id, q.title, q.kind, "error", 0.0, q.points,
@@ -241,13 +244,18 @@ def _prose_text(answer: Answer) -> str:
     return answer.prose or answer.code
 
 
-def _grade_prose_question(q: Question, answer: Answer) -> QuestionResult:
-    assert q.rubric is not None
+def _grade_prose_question(q: Question, answer: Answer, rubric: Rubric | None = None) -> QuestionResult:
+    """A prose question, or a code question answered in words where its exercise allows it
+    (``rubric`` is then the question's ``prose_answer``)."""
+    rubric = rubric or q.rubric
+    assert rubric is not None
     text = _prose_text(answer)
     if not text.strip():
         return _missing(q, "The answer to this question is empty.")
-    grade = grade_prose(text, q.rubric)
-    feedback = f"{grade.feedback} {grade.proposal_note}"
+    grade = grade_prose(text, rubric)
+    words = ("No program was found, so your written answer is graded instead. "
+             if rubric is not q.rubric else "")
+    feedback = f"{words}{grade.feedback} {grade.proposal_note}"
     return QuestionResult(
         q.id, q.title, q.kind, "needs_review", grade.score, q.points, feedback, (_rubric_check(grade),)
     )

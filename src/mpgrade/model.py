@@ -190,6 +190,9 @@ class Question:
     stdin: str | None = None
     # Code is optional (Q4: prose alone is a valid answer).
     code_optional: bool = False
+    # A code question that can also be answered in words ("how can we create a pool?"): when
+    # the answer holds no code, this rubric proposes the whole score, for staff to confirm.
+    prose_answer: Rubric | None = None
 
 
 @dataclass(frozen=True)

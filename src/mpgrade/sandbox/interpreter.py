@@ -8,6 +8,11 @@ environment does neither: a ``pyvenv.cfg`` with ``include-system-site-packages =
 next to a link to the binary gives the standard library, ``PYTHONPATH`` (so the probe) and
 nothing else, and spawn and forkserver children start through the same link.
 
+The packages installed beside the grader (its venv's, and those of the installation under
+it) stay importable: their directories go on ``PYTHONPATH`` after the probe, where Python
+reads no ``.pth`` files, so an answer importing numpy or requests runs as on the student's
+machine without paying for every ``.pth`` at each interpreter start.
+
 The environment lives in the shared temp dir so that any uid can run it, named after the
 interpreter it wraps and checked before use: owned by us, writable by nobody else, with
 the expected contents. When a stranger's dir holds that name, a private one is made.
@@ -17,8 +22,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import site
 import stat
 import sys
+import sysconfig
 import tempfile
 
 from mpgrade.sandbox.cache import fingerprint, once
@@ -109,3 +116,18 @@ def interpreter() -> str:
     """The program the student's tree runs: the environment's python, else the real binary."""
     home = environment()
     return os.path.join(home, "bin", "python") if home else real_binary()
+
+
+@once
+def library_dirs() -> tuple[str, ...]:
+    """Site-packages of the grader's Python and of the installation under it, existing ones
+    only, in import order (a venv's own packages first)."""
+    dirs = list(site.getsitepackages()) if hasattr(site, "getsitepackages") else []
+    base = sysconfig.get_paths(vars={"base": sys.base_prefix, "platbase": sys.base_exec_prefix})
+    dirs += [base["purelib"], base["platlib"]]
+    found: list[str] = []
+    for d in dirs:
+        real = os.path.realpath(d)
+        if os.path.isdir(real) and real not in found:
+            found.append(real)
+    return tuple(found)

@@ -84,8 +84,7 @@ def scrubbed_env(req: RunRequest, home: str, meta: str, tmp: str) -> dict[str, s
         "MPGRADE_TRACE": f"{meta}/trace.jsonl",
         "MPGRADE_META": meta,
     }
-    if req.pythonpath:
-        env["PYTHONPATH"] = os.pathsep.join(req.pythonpath)
+    env["PYTHONPATH"] = os.pathsep.join((*req.pythonpath, *interpreter.library_dirs()))
     env.update(req.env)
     return env
 
@@ -167,7 +166,8 @@ class _Run:
         if self.backend == "bwrap":
             env = scrubbed_env(self.req, bwrap.SANDBOX_WORK, bwrap.SANDBOX_META, "/tmp")
             inner = plain.command(python, f"{bwrap.SANDBOX_WORK}/{self.req.script}")
-            argv = bwrap.command(inner, self.work, self.meta, env, self.req.pythonpath)
+            ro_dirs = (*self.req.pythonpath, *interpreter.library_dirs())
+            argv = bwrap.command(inner, self.work, self.meta, env, ro_dirs)
             return argv, {"PATH": env["PATH"]}
         tmp = str(Path(self.work).parent / "tmp")
         env = scrubbed_env(self.req, self.work, self.meta, tmp)
