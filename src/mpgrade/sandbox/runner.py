@@ -7,18 +7,13 @@ children and orphans); reaping and the leftover count come last, then the dirs g
 
 from __future__ import annotations
 
-import functools
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-from pathlib import Path, PurePosixPath
-
-import psutil
+from pathlib import Path
 
 from mpgrade.model import RunRequest, RunResult
 from mpgrade.sandbox import bwrap, interpreter, plain
@@ -33,6 +28,7 @@ from mpgrade.sandbox.observer import (
     read_cpu_s,
     read_stat,
 )
+from mpgrade.sandbox.scratch import scratch_dir
 from mpgrade.sandbox.stacks import collect, read_untrusted
 from mpgrade.sandbox.watch import Verdict, Watcher
 
@@ -60,16 +56,6 @@ def choose_backend(isolation: str) -> str:
     return "plain"
 
 
-def _write_files(work: Path, files: dict[str, str]) -> None:
-    for name, text in files.items():
-        rel = PurePosixPath(name)
-        if rel.is_absolute() or ".." in rel.parts or not rel.parts:
-            raise ValueError(f"file name must be relative and stay in the work dir: {name!r}")
-        path = work.joinpath(*rel.parts)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-
-
 def scrubbed_env(req: RunRequest, home: str, meta: str, tmp: str) -> dict[str, str]:
     """Nothing of the grader's environment but a minimal PATH: no secrets, no PYTHONHOME."""
     env = {
@@ -90,38 +76,13 @@ def scrubbed_env(req: RunRequest, home: str, meta: str, tmp: str) -> dict[str, s
     return env
 
 
-RUN_DIR_PREFIX = "mpgrade-run-"
-
-
-@functools.cache
-def _sweep_run_dirs() -> None:
-    """Once per supervisor process: remove the scratch dirs of supervisors that were killed
-    before their clean-up (``mpgrade-run-<pid>-*`` whose pid is gone)."""
-    tmp = Path(tempfile.gettempdir())
-    try:
-        names = [n for n in os.listdir(tmp) if n.startswith(RUN_DIR_PREFIX)]
-    except OSError:
-        return
-    for name in names:
-        owner = name[len(RUN_DIR_PREFIX):].split("-", 1)[0]
-        if owner.isdigit() and not psutil.pid_exists(int(owner)):
-            shutil.rmtree(tmp / name, ignore_errors=True)
-
-
 def run(req: RunRequest) -> RunResult:
     """Run ``req.script`` as an untrusted process tree under ``req.limits``; see the package doc."""
     backend = choose_backend(req.isolation)
     if req.script not in req.files:
         raise ValueError(f"script {req.script!r} is not one of the files")
-    _sweep_run_dirs()
-    prefix = f"{RUN_DIR_PREFIX}{os.getpid()}-"
-    with tempfile.TemporaryDirectory(prefix=prefix, ignore_cleanup_errors=True) as d:
-        top = Path(d)
-        for sub in ("work", "meta", "tmp"):
-            (top / sub).mkdir()
-        _write_files(top / "work", req.files)
-        (top / "meta" / "trace.jsonl").touch()
-        return _Run(req, backend, top).execute()
+    with scratch_dir(req.files) as scratch:
+        return _Run(req, backend, scratch.top).execute()
 
 
 class _Run:
