@@ -48,14 +48,15 @@ def _trace_lines(tmp_path: Path) -> tuple[str, ...]:
     return tuple(path.read_text(errors="replace").splitlines()) if path.exists() else ()
 
 
-def _claimed_pids(lines: tuple[str, ...]) -> set[int]:
-    pids = set()
+def _claimed_pids(lines: tuple[str, ...]) -> list[int]:
+    """Every pid the trace names, in order of appearance: the script's own first."""
+    pids: dict[int, None] = {}
     for line in lines:
         event = json.loads(line)
-        pids.add(event["pid"])
+        pids[event["pid"]] = None
         if "child" in event:
-            pids.add(event["child"])
-    return pids
+            pids[event["child"]] = None
+    return list(pids)
 
 
 def run(tmp_path: Path, code: str, method: str | None = None,

@@ -17,6 +17,7 @@ from mpgrade import __version__
 from mpgrade.assignment import AssignmentError, iter_assignments, load_assignment
 from mpgrade.errors import ExitCode, UsageError
 from mpgrade.model import Assignment, GradeOptions, Limits, Submission
+from mpgrade.untrusted import clean_text
 
 
 def dispatch(args: argparse.Namespace) -> int:
@@ -105,6 +106,8 @@ def choose_assignment(requested: str | None, sub: Submission | None) -> Assignme
 
 
 def _write(text: str, output: str | None) -> None:
+    """The report as valid UTF-8, whatever the student managed to put in it."""
+    text = clean_text(text)
     if output:
         try:
             Path(output).write_text(text, encoding="utf-8")

@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
+from mpgrade.untrusted import clean_text
+
 GRADABLE = (".ipynb", ".py")
 SKIP_DIRS = {"__MACOSX", "__pycache__", ".ipynb_checkpoints", ".git", ".mpgrade"}
 GRADESCOPE_META = "submission_metadata.yml"
@@ -48,6 +50,11 @@ class Identity:
     layout: str = "plain"  # "plain" | "canvas" | "moodle" | "gradescope"
     late: bool = False
 
+    def __post_init__(self) -> None:
+        # From file names: undecodable bytes must not reach a UTF-8 writer (grades.csv).
+        for key in ("student", "name", "email"):
+            object.__setattr__(self, key, clean_text(getattr(self, key)))
+
 
 @dataclass(frozen=True)
 class Found:
@@ -58,6 +65,10 @@ class Found:
     path: Path | None = None  # on disk (maybe extracted); None for an unusable item
     mtime: float = 0.0
     problem: str = ""  # why it cannot be graded, when it cannot
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "source", clean_text(self.source))
+        object.__setattr__(self, "problem", clean_text(self.problem))
 
 
 @dataclass(frozen=True)
