@@ -10,11 +10,13 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import jsonschema
 import pytest
-from conftest import by_id, notebook, run_cli
+from conftest import MPGRADE, ROOT, by_id, notebook, run_cli
 
 from mpgrade.resources import schema_path
 from mpgrade.sandbox import capabilities
@@ -177,3 +179,61 @@ def test_forged_main_process_earns_nothing(backend: str, qid: str, role: str,
     assert q["score"] < q["max_score"], q
     assert not passed & {"process.started", "process.target_ran", "process.child_printed",
                          "pool.workers_computed", "pool.used"}, passed
+
+
+# --------------------------------------------------------------------------- who chooses
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([MPGRADE, *args], capture_output=True, text=True, timeout=120,
+                          cwd=cwd, env={**os.environ, "NO_COLOR": "1"}, stdin=subprocess.DEVNULL)
+
+
+def test_notebook_naming_an_exercise_path_loads_nothing_from_it(tmp_path: Path) -> None:
+    evil = tmp_path / "evil"
+    shutil.copytree(ROOT / "exercises" / "15feb-multiprocessing", evil)
+    marker = tmp_path / "imported"
+    (evil / "checks.py").write_text(f"open({str(marker)!r}, 'w').write('ran in the grader')\n")
+    path = notebook(tmp_path / "sub.ipynb")
+    nb = json.loads(path.read_text())
+    nb["metadata"]["mpgrade"] = {"assignment": str(evil)}
+    path.write_text(json.dumps(nb))
+    proc = _cli("check", str(path), "-q", "Q3", "--format", "json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert not marker.exists()
+    assert json.loads(proc.stdout)["assignment"]["id"] == "15feb-multiprocessing"
+    assert "warning" in proc.stderr and "not a known exercise id" in proc.stderr
+
+
+POLYGLOT = '''# ---
+# mpgrade:
+#   assignment: answer.py
+# ---
+id = "answer.py"
+title = "a script that is also its own exercise"
+[[questions]]
+id = "Q1"
+'''
+
+
+def test_script_that_is_also_toml_cannot_be_its_own_exercise(tmp_path: Path) -> None:
+    (tmp_path / "answer.py").write_text(POLYGLOT + 'kind = "code"\npoints = 10\n')
+    proc = _cli("check", "answer.py", "--format", "json", cwd=tmp_path)
+    assert proc.returncode in (0, 1), proc.stderr
+    assert json.loads(proc.stdout)["assignment"]["id"] != "answer.py"
+    assert "'answer.py', which is not a known exercise id" in proc.stderr
+
+
+def test_the_caller_wins_over_the_notebook_with_a_warning(tmp_path: Path) -> None:
+    path = notebook(tmp_path / "sub.ipynb")
+    nb = json.loads(path.read_text())
+    nb["metadata"]["mpgrade"] = {"assignment": "locks-queues"}
+    path.write_text(json.dumps(nb))
+    proc = _cli("check", str(path), "-q", "Q3", "--format", "json",
+                "--assignment", "15feb-multiprocessing", cwd=tmp_path)
+    assert json.loads(proc.stdout)["assignment"]["id"] == "15feb-multiprocessing"
+    assert "warning" in proc.stderr and "locks-queues" in proc.stderr
+    nb["metadata"]["mpgrade"] = {"assignment": "15feb-multiprocessing"}
+    path.write_text(json.dumps(nb))
+    proc = _cli("check", str(path), "-q", "Q3", "--format", "json", cwd=tmp_path)
+    assert proc.returncode == 0 and "warning" not in proc.stderr

@@ -232,6 +232,14 @@ class Assignment:
         raise KeyError(qid)
 
 
+@dataclass(frozen=True)
+class AssignmentChoice:
+    """The exercise set a submission is graded against, and why the user should look."""
+
+    assignment: Assignment
+    warning: str | None = None  # the submission named another or an unknown exercise
+
+
 # --------------------------------------------------------------------------- sandbox
 
 
