@@ -303,6 +303,7 @@ class RunResult:
     trace_lines: tuple[str, ...] = ()  # raw JSON lines the probe wrote (untrusted)
     backend: str = "plain"
     leftover_processes: int = 0  # processes of the run still alive after the kill (should be 0)
+    student_uid: int | None = None  # the uid a root supervisor dropped the tree to (plain)
 
 
 # --------------------------------------------------------------------------- probe trace

@@ -81,15 +81,22 @@ def run(req: RunRequest) -> RunResult:
     backend = choose_backend(req.isolation)
     if req.script not in req.files:
         raise ValueError(f"script {req.script!r} is not one of the files")
+    uid = None
+    if backend == "plain":
+        uid = plain.student_uid([interpreter.interpreter(), os.path.dirname(os.__file__),
+                                 *req.pythonpath])
     with scratch_dir(req.files) as scratch:
-        return _Run(req, backend, scratch.top).execute()
+        if uid is not None:
+            scratch.give_to(uid)
+        return _Run(req, backend, scratch.top, uid).execute()
 
 
 class _Run:
     """State of one run; ``execute`` is the whole life cycle."""
 
-    def __init__(self, req: RunRequest, backend: str, top: Path) -> None:
+    def __init__(self, req: RunRequest, backend: str, top: Path, uid: int | None = None) -> None:
         self.req = req
+        self.uid = uid
         self.limits = req.limits
         self.backend = backend
         self.work, self.meta = str(top / "work"), str(top / "meta")
@@ -152,7 +159,7 @@ class _Run:
                 stderr=subprocess.PIPE,
                 start_new_session=True,
                 close_fds=True,
-                preexec_fn=plain.preexec(self.limits, cg_files, self.wrapper_depth),
+                preexec_fn=plain.preexec(self.limits, cg_files, self.wrapper_depth, self.uid),
             )
         except BaseException:
             self.observer.stop()
@@ -205,14 +212,23 @@ class _Run:
                 time.monotonic(),
                 [p.pid for p in alive],
                 capture.exceeded.is_set(),
-                len(alive) > self.limits.processes
-                or bool(self.cgroup and self.cgroup.process_limit_hit()),
+                self._too_many(alive),
                 lambda alive=alive: self._cpu_s(alive),
             )
             if verdict:
                 return verdict, None, 0.0
             self.wake.wait(TICK_S)
             self.wake.clear()
+
+    def _too_many(self, alive: list[ProcInfo]) -> bool:
+        """Over the process limit, by the observer or by the cgroup: the kernel's list also
+        holds what the observer cannot see (a raw ``clone(CLONE_PARENT)`` child)."""
+        if len(alive) > self.limits.processes:
+            return True
+        if self.cgroup is None:
+            return False
+        in_cgroup = len(self.cgroup.procs()) - self.wrapper_depth
+        return in_cgroup > self.limits.processes or self.cgroup.process_limit_hit()
 
     def _cpu_s(self, alive: list[ProcInfo]) -> float:
         cpu = self.cgroup.cpu_s() if self.cgroup else None
@@ -251,7 +267,7 @@ class _Run:
     def _reap_and_count(self) -> int:
         """Reap our adopted orphans; count tracked processes still running (should be 0)."""
         members = self.observer.members()
-        _reap_orphans(members)
+        _reap_orphans(members, wait_s=1.0)
         end = time.monotonic() + 0.3
         while time.monotonic() < end and any(p.alive for p in members):
             if isinstance(self.observer, PollObserver):
@@ -300,6 +316,7 @@ class _Run:
             trace_lines=tuple(trace.decode("utf-8", "replace").splitlines()[:MAX_TRACE_LINES]),
             backend=self.backend,
             leftover_processes=leftover,
+            student_uid=self.uid,
         )
 
     def _classify(
@@ -382,13 +399,29 @@ def _running(p: ProcInfo) -> bool:
     return stat is not None and stat[3] == p.start and stat[1] not in ("Z", "X")
 
 
-def _reap_orphans(procs: list[ProcInfo]) -> None:
-    """Collect zombies of the tree the kernel handed to us as subreaper, and only those."""
+def _reap_orphans(procs: list[ProcInfo], wait_s: float = 0.0) -> None:
+    """Collect zombies of the tree the kernel handed to us as subreaper, and only those.
+
+    With ``wait_s``, also wait for members still on their way to us: bwrap's outer process
+    exits without reaping the inner one (the pid namespace's init), which reaches us only
+    once its parent is gone, and would otherwise end as a zombie of pid 1.
+    """
     me = os.getpid()
-    for p in procs:
-        stat = read_stat(p.pid)
-        if stat and stat[0] == me and stat[1] == "Z" and stat[3] == p.start:
-            try:
-                os.waitpid(p.pid, os.WNOHANG)
-            except ChildProcessError:
-                pass
+    members = {p.pid for p in procs}
+    end = time.monotonic() + wait_s
+    while True:
+        pending = False
+        for p in procs:
+            stat = read_stat(p.pid)
+            if stat is None or stat[3] != p.start:
+                continue
+            if stat[0] == me and stat[1] == "Z":
+                try:
+                    os.waitpid(p.pid, os.WNOHANG)
+                except ChildProcessError:
+                    pass
+            elif stat[0] == me or stat[0] in members:
+                pending = True
+        if not pending or time.monotonic() >= end:
+            return
+        time.sleep(0.005)

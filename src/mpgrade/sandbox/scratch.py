@@ -159,8 +159,14 @@ class ScratchDir:
                 remove_tree(top)
         raise ScratchError(f"cannot set up a scratch dir for the run: {last}")
 
-    def path(self, sub: str) -> str:
-        return str(self.top / sub)
+    def give_to(self, uid: int) -> None:
+        """Make work/, meta/, tmp/ and what is in them ``uid``'s, the top dir traversable
+        only: a tree dropped to ``uid`` writes there and nowhere else of ours."""
+        os.chmod(self.top, 0o711)
+        for sub in SUBDIRS:
+            for root, dirs, files in os.walk(self.top / sub):
+                for name in (root, *(os.path.join(root, n) for n in (*dirs, *files))):
+                    os.chown(name, uid, uid, follow_symlinks=False)
 
     def remove(self) -> bool:
         """Delete the dir (the lock goes last, so no sweeper races us). Never raises."""
