@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import subprocess
+import zipfile
 from pathlib import Path
 
 import jsonschema
@@ -147,12 +148,15 @@ def test_batch_one_hostile_submission_costs_one_row(tmp_path: Path) -> None:
     notebook(subs / "attacks.ipynb", code={"Q5": ATTACKS["Q5"]})
     _nested(subs / "nested.ipynb")
     notebook(Path(os.fsdecode(bytes(subs) + b"/b\xffob.ipynb")))  # a name that is not UTF-8
+    with zipfile.ZipFile(subs / "carol.zip", "w") as zf:  # folders nested 1500 deep
+        zf.writestr("d/" * 1500 + "deep.py", "print(1)\n")
+        zf.write(notebook(tmp_path / "carol.ipynb"), "carol.ipynb")
     out = tmp_path / "out"
     proc = run_cli("grade", str(subs), "-o", str(out), "-q", "Q3", "-q", "Q5", "-j", "2",
                    timeout=300)
     assert proc.returncode == 0, proc.stderr
     rows = {r["student"]: r for r in csv.DictReader((out / "grades.csv").open(encoding="utf-8"))}
-    assert set(rows) == {"alice", "bombs", "attacks", "nested", "b\\xffob"}
+    assert set(rows) == {"alice", "bombs", "attacks", "nested", "b\\xffob", "carol"}
     assert rows["alice"]["status"] == rows["b\\xffob"]["status"] == "passed"
     assert rows["nested"]["status"] == "error"
     for f in out.rglob("*"):

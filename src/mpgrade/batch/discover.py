@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import stat
 import time
 import zipfile
@@ -19,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
+from mpgrade.sandbox.scratch import remove_tree
 from mpgrade.untrusted import clean_text
 
 GRADABLE = (".ipynb", ".py")
@@ -417,4 +417,5 @@ def _copy_capped(zf: zipfile.ZipFile, info: zipfile.ZipInfo, dest: Path, budget:
 
 
 def remove_scratch(scratch: Path) -> None:
-    shutil.rmtree(scratch, ignore_errors=True)
+    """Never raises, never recurses: an archive can nest folders thousands deep."""
+    remove_tree(scratch)

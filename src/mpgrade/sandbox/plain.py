@@ -71,6 +71,13 @@ def student_uid(paths: Iterable[str]) -> int | None:
     return UNPRIVILEGED_UID if all(_others_may_use(p) for p in paths) else None
 
 
+def run_uid(python: str, pythonpath: Iterable[str]) -> int | None:
+    """``student_uid`` for a run of ``python`` (this interpreter, maybe a venv's link to it:
+    its folder too) with ``pythonpath``."""
+    return student_uid([python, os.path.dirname(python), os.path.dirname(os.__file__),
+                        *pythonpath])
+
+
 def _uid_process_count(uid: int) -> int:
     """Processes ``uid`` owns: RLIMIT_NPROC counts them all, not just our tree."""
     try:

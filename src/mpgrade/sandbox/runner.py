@@ -83,8 +83,7 @@ def run(req: RunRequest) -> RunResult:
         raise ValueError(f"script {req.script!r} is not one of the files")
     uid = None
     if backend == "plain":
-        uid = plain.student_uid([interpreter.interpreter(), os.path.dirname(os.__file__),
-                                 *req.pythonpath])
+        uid = plain.run_uid(interpreter.interpreter(), req.pythonpath)
     with scratch_dir(req.files) as scratch:
         if uid is not None:
             scratch.give_to(uid)
