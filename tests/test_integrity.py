@@ -155,7 +155,7 @@ def test_batch_one_hostile_submission_costs_one_row(tmp_path: Path) -> None:
     proc = run_cli("grade", str(subs), "-o", str(out), "-q", "Q3", "-q", "Q5", "-j", "2",
                    timeout=300)
     assert proc.returncode == 0, proc.stderr
-    rows = {r["student"]: r for r in csv.DictReader((out / "grades.csv").open(encoding="utf-8"))}
+    rows = {r["student"]: r for r in csv.DictReader((out / "grades.csv").open(encoding="utf-8-sig"))}
     assert set(rows) == {"alice", "bombs", "attacks", "nested", "b\\xffob", "carol"}
     assert rows["alice"]["status"] == rows["b\\xffob"]["status"] == "passed"
     assert rows["nested"]["status"] == "error"
