@@ -122,7 +122,7 @@ def test_untrusted_input_costs_one_answer(backend: str, tmp_path: Path) -> None:
 def test_compile_bombs_are_syntax_errors(tmp_path: Path) -> None:
     path = notebook(tmp_path / "bombs.ipynb", code=BOMBS)
     q = by_id(_valid_outputs(path, tmp_path, "-q", "Q3", "-q", "Q4", "-q", "Q5", "-q", "Q6"))
-    assert q["Q4"]["status"] == "passed"
+    assert q["Q4"]["status"] in ("passed", "needs_review")  # its written part is a proposal
     for qid in BOMBS:
         assert q[qid]["score"] < q[qid]["max_score"]
 
