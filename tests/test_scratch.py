@@ -111,7 +111,7 @@ def test_student_deep_chain_is_cleaned_up(backend: str, tmp_path: Path, monkeypa
     result = run(RunRequest({"answer.py": CHAIN}, "answer.py", limits=Limits(wall_s=30),
                             isolation=backend))
     assert result.stdout.strip() == "deep", result.stderr
-    assert [p.name for p in tmp_path.iterdir()] == []
+    assert list(tmp_path.glob(f"{scratch.RUN_DIR_PREFIX}*")) == []
 
 
 def test_check_passes_with_a_poisoned_leftover(tmp_path: Path, make_notebook) -> None:
@@ -124,4 +124,4 @@ def test_check_passes_with_a_poisoned_leftover(tmp_path: Path, make_notebook) ->
     proc = run_cli("check", str(nb), "-q", "Q3", env={"TMPDIR": str(tmp)})
     assert proc.returncode == 0, proc.stderr
     assert not poisoned.exists()
-    assert list(tmp.iterdir()) == []
+    assert list(tmp.glob(f"{scratch.RUN_DIR_PREFIX}*")) == []  # the bare venv may stay
