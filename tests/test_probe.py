@@ -48,14 +48,15 @@ def _trace_lines(tmp_path: Path) -> tuple[str, ...]:
     return tuple(path.read_text(errors="replace").splitlines()) if path.exists() else ()
 
 
-def _claimed_pids(lines: tuple[str, ...]) -> set[int]:
-    pids = set()
+def _claimed_pids(lines: tuple[str, ...]) -> list[int]:
+    """Every pid the trace names, in order of appearance: the script's own first."""
+    pids: dict[int, None] = {}
     for line in lines:
         event = json.loads(line)
-        pids.add(event["pid"])
+        pids[event["pid"]] = None
         if "child" in event:
-            pids.add(event["child"])
-    return pids
+            pids[event["child"]] = None
+    return list(pids)
 
 
 def run(tmp_path: Path, code: str, method: str | None = None,
@@ -437,8 +438,9 @@ FORGER = """
 """
 
 
-def _supervise(tmp_path: Path, code: str) -> tuple[subprocess.CompletedProcess, set[int]]:
-    """Run a script while watching its process tree with psutil, as a "poll" observer."""
+def _supervise(tmp_path: Path, code: str) -> tuple[subprocess.CompletedProcess, list[int]]:
+    """Run a script while watching its process tree with psutil, as a "poll" observer;
+    the pids seen, the root (the process the supervisor started) first."""
     script = _script(tmp_path, code)
     with subprocess.Popen([sys.executable, str(script)], cwd=tmp_path, env=_env(tmp_path, "fork"),
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as popen:
@@ -452,7 +454,8 @@ def _supervise(tmp_path: Path, code: str) -> tuple[subprocess.CompletedProcess, 
                 pass
             time.sleep(0.01)
         out, err = popen.communicate(timeout=TIMEOUT)
-    return subprocess.CompletedProcess(popen.args, popen.returncode, out, err), seen
+    ordered = [popen.pid, *sorted(seen - {popen.pid})]
+    return subprocess.CompletedProcess(popen.args, popen.returncode, out, err), ordered
 
 
 @pytest.mark.parametrize("observer", ("proc_connector", "poll"))
@@ -465,7 +468,7 @@ def test_forged_trace_lines_are_rejected(tmp_path, observer):
                                   duration_s=1.0, observed=observed, observer=observer,
                                   trace_lines=lines))
     real = {p.pid for p in trace.children() if p.confirmed}
-    assert len(real) == 2 and real <= seen
+    assert len(real) == 2 and real <= set(seen)
     fakes = [p for p in trace.children() if not p.confirmed]
     assert sorted(p.pid for p in fakes) == [4194001, 4194002]
     texts = sorted(ln.text for ln in trace.lines)

@@ -122,9 +122,9 @@ def check_cells(
 
 
 def _assignment(requested: str | None, sub: Submission):
-    from mpgrade.commands import choose_assignment
+    from mpgrade.assignment import choose_assignment
 
-    return choose_assignment(requested, sub)
+    return choose_assignment(requested, sub).assignment
 
 
 def _checked(opts: GradeOptions, assignment) -> GradeOptions:

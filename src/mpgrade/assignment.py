@@ -19,12 +19,14 @@ from mpgrade.errors import MpgradeError
 from mpgrade.model import (
     DEFAULT_SUBJECTS,
     Assignment,
+    AssignmentChoice,
     CheckSpec,
     Concept,
     Limits,
     Misconception,
     Question,
     Rubric,
+    Submission,
     Variant,
 )
 from mpgrade.resources import data_dir
@@ -73,6 +75,64 @@ def load_assignment(id_or_path: str | Path) -> Assignment:
             raise AssignmentError(f"unknown assignment '{id_or_path}' (known: {names})")
         path = known[str(id_or_path)]
     return _Loader(path).load()
+
+
+def load_by_id(aid: str) -> Assignment:
+    """An installed or explicitly given exercise set (see ``discover``), by id only: never a
+    path, so a name taken from a submission cannot point the grader at a folder."""
+    known = discover()
+    if aid not in known:
+        names = ", ".join(sorted(known)) or "none"
+        raise AssignmentError(f"unknown assignment {_quoted(aid)} (known: {names})")
+    return _Loader(known[aid]).load()
+
+
+def _quoted(text: str, limit: int = 60) -> str:
+    """A name from a submission, short and printable, for one-line messages."""
+    shown = "".join(c if c.isprintable() else "?" for c in text[:limit])
+    return f"'{shown}{'...' if len(text) > limit else ''}'"
+
+
+def choose_assignment(requested: str | None, sub: Submission | None) -> AssignmentChoice:
+    """Only the caller chooses how a submission is graded.
+
+    ``requested`` (command line, batch options, the autograder) is an id or a path and
+    always wins (``check`` warns when the submission points elsewhere). Without it, the id
+    a notebook carries (written by ``mpgrade template``) is used when it names a known
+    exercise set; anything else it names, a path above all, is ignored with a warning,
+    and the best match by question headers is taken.
+    """
+    named = sub.assignment_id if sub is not None else None
+    if requested:
+        return AssignmentChoice(load_assignment(requested))
+    warning = None
+    if named:
+        if named in discover():
+            return AssignmentChoice(load_by_id(named))
+        warning = (f"the submission names {_quoted(named)}, which is not a known exercise id "
+                   "(ignored; see `mpgrade list`)")
+    return AssignmentChoice(_best_match(sub), warning)
+
+
+def _best_match(sub: Submission | None) -> Assignment:
+    """The known exercise set whose questions the submission's headers name most often."""
+    from mpgrade.segment import segment
+
+    best: tuple[int, Assignment] | None = None
+    for _, path in iter_assignments():
+        try:
+            candidate = _Loader(path).load()
+        except AssignmentError:
+            continue
+        if sub is None:
+            return candidate
+        seg = segment(sub, candidate.questions)
+        hits = sum(1 for a in seg.answers.values() if a.attribution.by in ("metadata", "header"))
+        if best is None or hits > best[0]:
+            best = (hits, candidate)
+    if best is None:
+        raise AssignmentError("no exercise sets found (see `mpgrade list`)")
+    return best[1]
 
 
 class _Loader:

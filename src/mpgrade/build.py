@@ -27,6 +27,7 @@ from dataclasses import dataclass, replace
 from mpgrade.magics import neutralise
 from mpgrade.model import Answer, BuiltScript, Cell, Excerpt
 from mpgrade.textcode import code_like, code_regions, is_prose, starts_like_code
+from mpgrade.untrusted import compile_python, parse_python
 
 __all__ = ["build_script", "where"]
 
@@ -72,7 +73,7 @@ def build_script(
         if re.search(r"^\s*from\s+__future__\s+import", student, re.M):
             notes.append("the answer has a __future__ import; no earlier definitions were added")
         else:
-            definitions, used = _definitions(context, ast.parse(student))
+            definitions, used = _definitions(context, parse_python(student))
 
     head = [f"# Script built by mpgrade for {answer.question_id}."]
     if definitions:
@@ -199,7 +200,7 @@ def _compile_fixing(
     edits); the error if they never do."""
     for attempt in range(tries + 1):
         try:
-            compile("\n".join(line.text for line in lines), "<answer>", "exec", dont_inherit=True)
+            compile_python("\n".join(line.text for line in lines), "<answer>")
             return None
         except SyntaxError as exc:
             failure = exc
@@ -338,7 +339,7 @@ def _parse_quietly(cell: Cell) -> ast.Module | None:
     lines = [_Line(text, cell, n) for n, text in enumerate(source.split("\n"), 1)]
     if _salvage(lines, []) is not None:
         return None
-    return ast.parse("\n".join(line.text for line in lines))
+    return parse_python("\n".join(line.text for line in lines))
 
 
 def _is_definition(node: ast.stmt) -> bool:

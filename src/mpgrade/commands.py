@@ -14,9 +14,10 @@ from dataclasses import replace
 from pathlib import Path
 
 from mpgrade import __version__
-from mpgrade.assignment import AssignmentError, iter_assignments, load_assignment
+from mpgrade.assignment import AssignmentError, choose_assignment, iter_assignments, load_assignment
 from mpgrade.errors import ExitCode, UsageError
 from mpgrade.model import Assignment, GradeOptions, Limits, Submission
+from mpgrade.untrusted import clean_text
 
 
 def dispatch(args: argparse.Namespace) -> int:
@@ -79,32 +80,9 @@ def _norm_qid(value: str) -> str:
     return v if v.startswith("Q") else f"Q{v}"
 
 
-def choose_assignment(requested: str | None, sub: Submission | None) -> Assignment:
-    """--assignment, else the id stamped in the notebook, else the best match by headers."""
-    if requested:
-        return load_assignment(requested)
-    if sub is not None and sub.assignment_id:
-        return load_assignment(sub.assignment_id)
-    from mpgrade.segment import segment
-
-    best: tuple[int, Assignment] | None = None
-    for aid, _ in iter_assignments():
-        try:
-            candidate = load_assignment(aid)
-        except AssignmentError:
-            continue
-        if sub is None:
-            return candidate
-        seg = segment(sub, candidate.questions)
-        hits = sum(1 for a in seg.answers.values() if a.attribution.by in ("metadata", "header"))
-        if best is None or hits > best[0]:
-            best = (hits, candidate)
-    if best is None:
-        raise AssignmentError("no exercise sets found (see `mpgrade list`)")
-    return best[1]
-
-
 def _write(text: str, output: str | None) -> None:
+    """The report as valid UTF-8, whatever the student managed to put in it."""
+    text = clean_text(text)
     if output:
         try:
             Path(output).write_text(text, encoding="utf-8")
@@ -139,7 +117,7 @@ def _warn_if_unmatched(sub: Submission, forced: Assignment) -> None:
     """A forced --assignment that the submission's headers (or its stamp) do not point to."""
     hits = _header_hits(sub, forced)
     try:
-        guess = choose_assignment(None, sub)
+        guess = choose_assignment(None, sub).assignment
     except AssignmentError:
         guess = forced
     theirs = _header_hits(sub, guess) if guess.id != forced.id else hits
@@ -182,7 +160,10 @@ def cmd_check(args: argparse.Namespace) -> int:
         if args.format in MACHINE_FORMATS:
             _write_ungradable(args, str(exc))
         raise
-    assignment = choose_assignment(args.assignment, sub)
+    choice = choose_assignment(args.assignment, sub)
+    if choice.warning:
+        print(f"mpgrade: warning: {choice.warning}", file=sys.stderr)
+    assignment = choice.assignment
     if args.assignment:
         _warn_if_unmatched(sub, assignment)
     report = grade_submission(sub, assignment, _options(args, assignment))
@@ -221,7 +202,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
         raise UsageError("--workers must be positive")
     if args.canvas_assignment_id is not None and not args.canvas_assignment_id.isdigit():
         raise UsageError("--canvas-assignment-id must be Canvas' number of the assignment, e.g. 12345")
-    assignment = choose_assignment(args.assignment, None)
+    assignment = choose_assignment(args.assignment, None).assignment
     result = grade_class(
         BatchOptions(
             inputs=tuple(Path(p) for p in args.paths),

@@ -33,6 +33,10 @@ def render_doctor(caps: Capabilities | None = None) -> str:
                   "hard process cap, tree memory cap, kill that setsid() cannot escape")
     table.add_row("proc connector", _yes(caps.proc_connector),
                   "sees every process of the tree, even 1 ms ones (trace cross-check)")
+    if caps.root:
+        who = f"uid {caps.plain_uid}" if caps.plain_uid is not None else "root (see the hint)"
+        table.add_row("plain backend runs code as", who,
+                      "no capabilities: the grader's processes, files and cgroups out of reach")
     table.add_row("start methods", ", ".join(caps.start_methods), "--start-method / --portability")
     table.add_row("isolation 'auto' uses", caps.auto_backend, "")
     out = io.StringIO()

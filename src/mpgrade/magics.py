@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from mpgrade.untrusted import compile_python
+
 __all__ = ["neutralise"]
 
 # Cell magics whose body is Python that should simply run once.
@@ -76,7 +78,7 @@ def _line(line: str) -> tuple[str, str]:
 
 def _compiles(source: str) -> bool:
     try:
-        compile(source, "<cell>", "exec", dont_inherit=True)
+        compile_python(source, "<cell>")
     except (SyntaxError, ValueError):
         return False
     return True

@@ -235,6 +235,14 @@ class Assignment:
         raise KeyError(qid)
 
 
+@dataclass(frozen=True)
+class AssignmentChoice:
+    """The exercise set a submission is graded against, and why the user should look."""
+
+    assignment: Assignment
+    warning: str | None = None  # the submission named another or an unknown exercise
+
+
 # --------------------------------------------------------------------------- sandbox
 
 
@@ -298,6 +306,7 @@ class RunResult:
     trace_lines: tuple[str, ...] = ()  # raw JSON lines the probe wrote (untrusted)
     backend: str = "plain"
     leftover_processes: int = 0  # processes of the run still alive after the kill (should be 0)
+    student_uid: int | None = None  # the uid a root supervisor dropped the tree to (plain)
 
 
 # --------------------------------------------------------------------------- probe trace

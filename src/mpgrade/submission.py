@@ -25,6 +25,7 @@ from typing import Any
 from mpgrade.errors import MpgradeError
 from mpgrade.model import Cell, CellKind, Submission
 from mpgrade.textcode import code_regions
+from mpgrade.untrusted import clean_strings, clean_text, loads_json
 
 __all__ = ["SubmissionError", "load", "question_id_from_label", "unreadable"]
 
@@ -60,7 +61,7 @@ _LABEL_ID = re.compile(
 def question_id_from_label(label: str) -> str | None:
     """Map an explicit label (metadata value, tag) to ``Q<n>`` when it clearly names a number."""
     label = label.strip()
-    if re.fullmatch(r"Q\d+", label):
+    if re.fullmatch(r"Q\d{1,4}", label):
         return label
     match = _LABEL_ID.search(label)
     return f"Q{int(match.group(1))}" if match else None
@@ -87,7 +88,7 @@ def loads(raw: bytes, path: str) -> Submission:
     p = Path(path)
     name = p.name or path
     sha = hashlib.sha256(raw).hexdigest()
-    text = _decode(raw, name)
+    text = clean_text(_decode(raw, name))
     if not text.strip():
         raise SubmissionError(f"{name}: empty file")
 
@@ -143,7 +144,7 @@ def _newlines(text: str) -> str:
 
 def _looks_like_notebook(text: str) -> bool:
     try:
-        data = json.loads(text)
+        data = loads_json(text)
     except ValueError:
         return False
     return isinstance(data, dict) and ("cells" in data or "worksheets" in data)
@@ -151,7 +152,7 @@ def _looks_like_notebook(text: str) -> bool:
 
 def _read_notebook(text: str, name: str) -> tuple[tuple[Cell, ...], str | None]:
     try:
-        data = json.loads(text)
+        data = loads_json(text)
     except json.JSONDecodeError as exc:
         # json's message reads on into the position ("Unterminated string starting at").
         where = f"line {exc.lineno}, column {exc.colno}"
@@ -160,6 +161,9 @@ def _read_notebook(text: str, name: str) -> tuple[tuple[Cell, ...], str | None]:
             f"{name}: not valid JSON: {said} (the file is cut off or was edited by hand; "
             "open and save it in Jupyter, or download it again)"
         ) from None
+    except ValueError as exc:
+        raise SubmissionError(f"{name}: not a readable notebook ({exc})") from None
+    data = clean_strings(data)
     if not isinstance(data, dict) or not ("cells" in data or "worksheets" in data):
         raise SubmissionError(f"{name}: valid JSON but not a Jupyter notebook (it has no cells)")
     if "nbformat" not in data:

@@ -15,6 +15,8 @@ import keyword
 import re
 import textwrap
 
+from mpgrade.untrusted import compile_python
+
 __all__ = ["code_like", "code_regions", "is_prose", "looks_like_code", "starts_like_code"]
 
 _MAX_LINE = 400  # longer lines are never compiled: they are prose or data, not a statement
@@ -36,7 +38,7 @@ def code_like(text: str) -> bool:
     wrappers = (s, f"{s}\n pass", f"if 1:\n pass\n{s}\n pass", f"try:\n pass\n{s}\n pass")
     for source in wrappers:
         try:
-            compile(source, "<line>", "exec", dont_inherit=True)
+            compile_python(source, "<line>")
             return True
         except (SyntaxError, ValueError):
             continue
@@ -149,7 +151,7 @@ def _compiling(lines: list[str], start: int, end: int, least: int) -> tuple[int,
     for drop in range(min(4, len(body))):
         text = textwrap.dedent("\n".join(body[: len(body) - drop]))
         try:
-            compile(text, "<region>", "exec", dont_inherit=True)
+            compile_python(text, "<region>")
             return start, end - drop
         except (SyntaxError, ValueError):
             continue

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import stat
 import time
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
+
+from mpgrade.sandbox.scratch import remove_tree
+from mpgrade.untrusted import clean_text
 
 GRADABLE = (".ipynb", ".py")
 SKIP_DIRS = {"__MACOSX", "__pycache__", ".ipynb_checkpoints", ".git", ".mpgrade"}
@@ -48,6 +50,11 @@ class Identity:
     layout: str = "plain"  # "plain" | "canvas" | "moodle" | "gradescope"
     late: bool = False
 
+    def __post_init__(self) -> None:
+        # From file names: undecodable bytes must not reach a UTF-8 writer (grades.csv).
+        for key in ("student", "name", "email"):
+            object.__setattr__(self, key, clean_text(getattr(self, key)))
+
 
 @dataclass(frozen=True)
 class Found:
@@ -58,6 +65,10 @@ class Found:
     path: Path | None = None  # on disk (maybe extracted); None for an unusable item
     mtime: float = 0.0
     problem: str = ""  # why it cannot be graded, when it cannot
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "source", clean_text(self.source))
+        object.__setattr__(self, "problem", clean_text(self.problem))
 
 
 @dataclass(frozen=True)
@@ -406,4 +417,5 @@ def _copy_capped(zf: zipfile.ZipFile, info: zipfile.ZipInfo, dest: Path, budget:
 
 
 def remove_scratch(scratch: Path) -> None:
-    shutil.rmtree(scratch, ignore_errors=True)
+    """Never raises, never recurses: an archive can nest folders thousands deep."""
+    remove_tree(scratch)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from mpgrade.checks.facts import student_line
 from mpgrade.model import CheckContext
+from mpgrade.untrusted import parse_python
 
 POOL_METHODS = frozenset(
     {"map", "map_async", "starmap", "starmap_async", "imap", "imap_unordered", "apply", "apply_async"}
@@ -54,7 +55,7 @@ def parse(ctx: CheckContext) -> Code | None:
     script = ctx.script
     if script is not None and script.source.strip():
         try:
-            tree = ast.parse(script.source)
+            tree = parse_python(script.source)
         except SyntaxError:
             tree = None
         if tree is not None:
@@ -67,7 +68,7 @@ def parse(ctx: CheckContext) -> Code | None:
     if not code.strip():
         return None
     try:
-        return Code(ctx, ast.parse(code), code, None)
+        return Code(ctx, parse_python(code), code, None)
     except SyntaxError:
         return None
 

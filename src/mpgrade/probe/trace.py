@@ -11,9 +11,13 @@ Confirming a claimed process:
   * by count, when pids cannot be matched at all (no claim matches any observed pid),
     or for the processes a "poll" observer may have missed: no more claims are believed
     than there are observed processes left unmatched, in start order;
-  * the root (the first interpreter to boot) is always kept: the supervisor started it.
+  * the main process is the one the supervisor started itself, ``observed[0]``, known by
+    its pid (under bwrap its namespace pid); the first pid to "boot" in the trace means
+    nothing, and a trace with no event of that pid has no main process.
 A process that cannot be confirmed stays in ``processes`` with ``confirmed=False`` and is
-listed in ``rejected``; the lines, tasks, messages and threads it claims are dropped.
+listed in ``rejected``; the lines, tasks, messages and threads it claims are dropped, and
+so is everything an unconfirmed process says about others (a ``start`` naming a real
+child): what is known of a confirmed process comes from confirmed events only.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from mpgrade.model import (
     RunResult,
     Trace,
 )
+from mpgrade.untrusted import clean_strings
 
 MAX_LINES = 200_000  # more than any honest run writes (the probe caps itself per process)
 MAX_LINE_CHARS = 16_384  # the probe writes lines under 4 KB
@@ -139,6 +144,7 @@ def _parse(lines: tuple[str, ...], rejects: _Rejects) -> list[dict]:
         if not isinstance(event, dict):
             rejects.count("malformed: not a JSON object")
             continue
+        event = clean_strings(event)  # lone surrogates: every output must stay valid UTF-8
         kind = event.get("e")
         spec = _SCHEMA.get(kind) if isinstance(kind, str) else None
         if spec is None:
@@ -188,7 +194,7 @@ class _Proc:
         return "helper"  # forkserver, resource tracker, Manager server, a python run by hand
 
 
-def _processes(events: list[dict]) -> tuple[dict[int, _Proc], int | None]:
+def _processes(events: list[dict]) -> dict[int, _Proc]:
     procs: dict[int, _Proc] = {}
 
     def get(pid: int, t: float) -> _Proc:
@@ -198,9 +204,6 @@ def _processes(events: list[dict]) -> tuple[dict[int, _Proc], int | None]:
         proc.order = min(proc.order, t)
         return proc
 
-    root = next((e["pid"] for e in events if e["e"] == "boot"), None)
-    if root is None and events:
-        root = events[0]["pid"]
     for e in events:
         kind, t = e["e"], e["t"]
         me = get(e["pid"], t)
@@ -226,7 +229,16 @@ def _processes(events: list[dict]) -> tuple[dict[int, _Proc], int | None]:
             me.ended, me.end_code = t, e["code"]
         elif kind == "exit":
             get(e["child"], t).parent_code = e["code"]
-    return procs, root
+    return procs
+
+
+def _root(procs: dict[int, _Proc], run: RunResult) -> int | None:
+    """The claimed pid of the process the supervisor started (``observed[0]``), if any."""
+    if not run.observed:
+        return None
+    first = run.observed[0]
+    return next((pid for pid in (first.ns_pid, first.pid) if pid is not None and pid in procs),
+                None)
 
 
 def _confirm(procs: dict[int, _Proc], root: int | None, run: RunResult,
@@ -399,9 +411,10 @@ def parse_trace(run: RunResult) -> Trace:
     events = _parse(tuple(run.trace_lines), rejects)
     if not events:
         return Trace(rejected=rejects.result())
-    procs, root = _processes(events)
+    procs = _processes(events)
+    root = _root(procs, run)
     confirmed = _confirm(procs, root, run, rejects)
-    kept = set(confirmed) | ({root} if root is not None else set())
+    kept = set(confirmed)
     root_boot = next((e["t"] for e in events if e["e"] == "boot" and e["pid"] == root), None)
     t0 = root_boot if root_boot is not None else min(e["t"] for e in events)
 
@@ -412,6 +425,7 @@ def parse_trace(run: RunResult) -> Trace:
     if dropped:
         rejects.count("events of unconfirmed processes", len(dropped))
     events = sorted((e for e in events if e["pid"] in kept), key=lambda e: (e["t"], e["_n"]))
+    procs = {**procs, **_processes(events)}  # confirmed ones only from confirmed events
 
     processes = []
     for p in sorted(procs.values(), key=lambda p: p.order):

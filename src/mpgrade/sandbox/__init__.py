@@ -13,7 +13,8 @@ import os
 import sys
 from dataclasses import dataclass
 
-from mpgrade.sandbox import bwrap
+from mpgrade.resources import probe_dir
+from mpgrade.sandbox import bwrap, interpreter, plain
 from mpgrade.sandbox.cgroup import detect
 from mpgrade.sandbox.observer import connector_usable
 from mpgrade.sandbox.runner import SandboxUnavailable, choose_backend, run
@@ -37,6 +38,7 @@ class Capabilities:
     start_methods: tuple[str, ...]
     auto_backend: str
     hints: tuple[str, ...]
+    plain_uid: int | None = None  # uid the plain backend drops a root grader's tree to
 
 
 def capabilities() -> Capabilities:
@@ -61,6 +63,12 @@ def capabilities() -> Capabilities:
     if linux and not connector:
         hints.append("The proc connector needs CAP_NET_ADMIN in the initial namespaces; "
                      "without it very short-lived children may be missed (polling /proc).")
+    plain_uid = plain.run_uid(interpreter.interpreter(), (str(probe_dir()),)) if linux else None
+    if root and linux and plain_uid is None:
+        hints.append(f"As root, the plain backend runs student code as root here: uid "
+                     f"{plain.UNPRIVILEGED_UID} cannot read {interpreter.interpreter()} (a private "
+                     "home?). Grade with a Python installed where every user can read it "
+                     "(/usr/bin/python3, /opt) to drop student code to that uid.")
     if not linux:
         hints.append("On this platform only the plain backend exists: no namespaces, "
                      "no cgroups, no deadlock detection. Grade on Linux for full results.")
@@ -77,4 +85,5 @@ def capabilities() -> Capabilities:
         start_methods=tuple(multiprocessing.get_all_start_methods()),
         auto_backend=choose_backend("auto"),
         hints=tuple(hints),
+        plain_uid=plain_uid,
     )

@@ -59,13 +59,18 @@ def _python_dirs() -> list[str]:
 
 
 def command(
-    inner: list[str], work: str, meta: str, env: dict[str, str], ro_dirs: tuple[str, ...] = ()
+    inner: list[str], work: str, meta: str, env: dict[str, str], ro_dirs: tuple[str, ...] = (),
+    as_pid_1: bool = False,
 ) -> list[str]:
-    """bwrap argv that runs ``inner`` (paths inside the sandbox) with ``env`` only."""
+    """bwrap argv that runs ``inner`` (paths inside the sandbox) with ``env`` only.
+
+    ``as_pid_1`` runs ``inner`` as the namespace's init, without bwrap's own init process
+    in between: only for one-shot commands that start no children.
+    """
     exe = find()
     if exe is None:
         raise RuntimeError("bubblewrap is not installed")
-    argv = [exe]
+    argv = [exe, "--as-pid-1"] if as_pid_1 else [exe]
     for d in _SYSTEM_DIRS:
         if os.path.islink(d):
             argv += ["--symlink", os.readlink(d), d]
@@ -138,7 +143,9 @@ def _probe_run() -> str | None:
         work, meta = os.path.join(tmp, "work"), os.path.join(tmp, "meta")
         os.mkdir(work)
         os.mkdir(meta)
-        argv = command(_probe_program(), work, meta, {"PATH": "/usr/bin:/bin"})
+        # As pid 1: bwrap's outer process does not reap an inner init, which would be left
+        # as a zombie of whoever adopts it.
+        argv = command(_probe_program(), work, meta, {"PATH": "/usr/bin:/bin"}, as_pid_1=True)
         try:
             out = subprocess.run(argv, capture_output=True, text=True, timeout=20,
                                  stdin=subprocess.DEVNULL)

@@ -7,18 +7,13 @@ children and orphans); reaping and the leftover count come last, then the dirs g
 
 from __future__ import annotations
 
-import functools
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-from pathlib import Path, PurePosixPath
-
-import psutil
+from pathlib import Path
 
 from mpgrade.model import RunRequest, RunResult
 from mpgrade.sandbox import bwrap, interpreter, plain
@@ -33,6 +28,7 @@ from mpgrade.sandbox.observer import (
     read_cpu_s,
     read_stat,
 )
+from mpgrade.sandbox.scratch import scratch_dir
 from mpgrade.sandbox.stacks import collect, read_untrusted
 from mpgrade.sandbox.watch import Verdict, Watcher
 
@@ -60,16 +56,6 @@ def choose_backend(isolation: str) -> str:
     return "plain"
 
 
-def _write_files(work: Path, files: dict[str, str]) -> None:
-    for name, text in files.items():
-        rel = PurePosixPath(name)
-        if rel.is_absolute() or ".." in rel.parts or not rel.parts:
-            raise ValueError(f"file name must be relative and stay in the work dir: {name!r}")
-        path = work.joinpath(*rel.parts)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-
-
 def scrubbed_env(req: RunRequest, home: str, meta: str, tmp: str) -> dict[str, str]:
     """Nothing of the grader's environment but a minimal PATH: no secrets, no PYTHONHOME."""
     env = {
@@ -89,45 +75,26 @@ def scrubbed_env(req: RunRequest, home: str, meta: str, tmp: str) -> dict[str, s
     return env
 
 
-RUN_DIR_PREFIX = "mpgrade-run-"
-
-
-@functools.cache
-def _sweep_run_dirs() -> None:
-    """Once per supervisor process: remove the scratch dirs of supervisors that were killed
-    before their clean-up (``mpgrade-run-<pid>-*`` whose pid is gone)."""
-    tmp = Path(tempfile.gettempdir())
-    try:
-        names = [n for n in os.listdir(tmp) if n.startswith(RUN_DIR_PREFIX)]
-    except OSError:
-        return
-    for name in names:
-        owner = name[len(RUN_DIR_PREFIX):].split("-", 1)[0]
-        if owner.isdigit() and not psutil.pid_exists(int(owner)):
-            shutil.rmtree(tmp / name, ignore_errors=True)
-
-
 def run(req: RunRequest) -> RunResult:
     """Run ``req.script`` as an untrusted process tree under ``req.limits``; see the package doc."""
     backend = choose_backend(req.isolation)
     if req.script not in req.files:
         raise ValueError(f"script {req.script!r} is not one of the files")
-    _sweep_run_dirs()
-    prefix = f"{RUN_DIR_PREFIX}{os.getpid()}-"
-    with tempfile.TemporaryDirectory(prefix=prefix, ignore_cleanup_errors=True) as d:
-        top = Path(d)
-        for sub in ("work", "meta", "tmp"):
-            (top / sub).mkdir()
-        _write_files(top / "work", req.files)
-        (top / "meta" / "trace.jsonl").touch()
-        return _Run(req, backend, top).execute()
+    uid = None
+    if backend == "plain":
+        uid = plain.run_uid(interpreter.interpreter(), req.pythonpath)
+    with scratch_dir(req.files) as scratch:
+        if uid is not None:
+            scratch.give_to(uid)
+        return _Run(req, backend, scratch.top, uid).execute()
 
 
 class _Run:
     """State of one run; ``execute`` is the whole life cycle."""
 
-    def __init__(self, req: RunRequest, backend: str, top: Path) -> None:
+    def __init__(self, req: RunRequest, backend: str, top: Path, uid: int | None = None) -> None:
         self.req = req
+        self.uid = uid
         self.limits = req.limits
         self.backend = backend
         self.work, self.meta = str(top / "work"), str(top / "meta")
@@ -191,7 +158,7 @@ class _Run:
                 stderr=subprocess.PIPE,
                 start_new_session=True,
                 close_fds=True,
-                preexec_fn=plain.preexec(self.limits, cg_files, self.wrapper_depth),
+                preexec_fn=plain.preexec(self.limits, cg_files, self.wrapper_depth, self.uid),
             )
         except BaseException:
             self.observer.stop()
@@ -244,14 +211,23 @@ class _Run:
                 time.monotonic(),
                 [p.pid for p in alive],
                 capture.exceeded.is_set(),
-                len(alive) > self.limits.processes
-                or bool(self.cgroup and self.cgroup.process_limit_hit()),
+                self._too_many(alive),
                 lambda alive=alive: self._cpu_s(alive),
             )
             if verdict:
                 return verdict, None, 0.0
             self.wake.wait(TICK_S)
             self.wake.clear()
+
+    def _too_many(self, alive: list[ProcInfo]) -> bool:
+        """Over the process limit, by the observer or by the cgroup: the kernel's list also
+        holds what the observer cannot see (a raw ``clone(CLONE_PARENT)`` child)."""
+        if len(alive) > self.limits.processes:
+            return True
+        if self.cgroup is None:
+            return False
+        in_cgroup = len(self.cgroup.procs()) - self.wrapper_depth
+        return in_cgroup > self.limits.processes or self.cgroup.process_limit_hit()
 
     def _cpu_s(self, alive: list[ProcInfo]) -> float:
         cpu = self.cgroup.cpu_s() if self.cgroup else None
@@ -290,7 +266,7 @@ class _Run:
     def _reap_and_count(self) -> int:
         """Reap our adopted orphans; count tracked processes still running (should be 0)."""
         members = self.observer.members()
-        _reap_orphans(members)
+        _reap_orphans(members, wait_s=1.0)
         end = time.monotonic() + 0.3
         while time.monotonic() < end and any(p.alive for p in members):
             if isinstance(self.observer, PollObserver):
@@ -339,6 +315,7 @@ class _Run:
             trace_lines=tuple(trace.decode("utf-8", "replace").splitlines()[:MAX_TRACE_LINES]),
             backend=self.backend,
             leftover_processes=leftover,
+            student_uid=self.uid,
         )
 
     def _classify(
@@ -421,13 +398,29 @@ def _running(p: ProcInfo) -> bool:
     return stat is not None and stat[3] == p.start and stat[1] not in ("Z", "X")
 
 
-def _reap_orphans(procs: list[ProcInfo]) -> None:
-    """Collect zombies of the tree the kernel handed to us as subreaper, and only those."""
+def _reap_orphans(procs: list[ProcInfo], wait_s: float = 0.0) -> None:
+    """Collect zombies of the tree the kernel handed to us as subreaper, and only those.
+
+    With ``wait_s``, also wait for members still on their way to us: bwrap's outer process
+    exits without reaping the inner one (the pid namespace's init), which reaches us only
+    once its parent is gone, and would otherwise end as a zombie of pid 1.
+    """
     me = os.getpid()
-    for p in procs:
-        stat = read_stat(p.pid)
-        if stat and stat[0] == me and stat[1] == "Z" and stat[3] == p.start:
-            try:
-                os.waitpid(p.pid, os.WNOHANG)
-            except ChildProcessError:
-                pass
+    members = {p.pid for p in procs}
+    end = time.monotonic() + wait_s
+    while True:
+        pending = False
+        for p in procs:
+            stat = read_stat(p.pid)
+            if stat is None or stat[3] != p.start:
+                continue
+            if stat[0] == me and stat[1] == "Z":
+                try:
+                    os.waitpid(p.pid, os.WNOHANG)
+                except ChildProcessError:
+                    pass
+            elif stat[0] == me or stat[0] in members:
+                pending = True
+        if not pending or time.monotonic() >= end:
+            return
+        time.sleep(0.005)

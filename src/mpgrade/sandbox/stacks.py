@@ -19,7 +19,7 @@ from mpgrade.model import ProcessStack, StackFrame
 from mpgrade.sandbox.observer import ProcInfo, read_cmdline
 from mpgrade.sandbox.watch import syscall_of
 
-_FRAME = re.compile(r'^\s+File "(.*)", line (\d+) in (.*)$')
+_FRAME = re.compile(r'^\s+File "(.*)", line ([0-9]{1,9}) in (.*)$')  # 9 digits: int() stays cheap
 _MAX_DUMP = 256 * 1024
 
 
