@@ -248,8 +248,12 @@ def test_every_format_shows_where_the_hung_processes_were(tmp_path) -> None:
 
     for fmt in ("text", "markdown", "html", "gradescope", "json"):
         out = tmp_path / f"q6.{fmt}"
+        verbose = ["-v"] if fmt == "text" else []  # the terse terminal names the line only
         proc = run_cli("check", str(EXAMPLE), "-q", "Q6", "--start-method", "fork",
-                       "--format", fmt, "-o", str(out))
+                       "--format", fmt, "-o", str(out), *verbose)
         assert proc.returncode == 1, proc.stderr
         text = out.read_text()
         assert "conn.recv()" in text and "wait4" in text and "read" in text, fmt
+        if fmt == "text":
+            terse = run_cli("check", str(EXAMPLE), "-q", "Q6", "--start-method", "fork")
+            assert "conn.recv()" in terse.stdout and "m2.join()" in terse.stdout
