@@ -347,3 +347,14 @@ def test_error_lines_are_inert(cli, tmp_path: Path) -> None:
     path.write_text("{not json")
     line = _one_line(cli("check", str(path)))
     assert "\x1b" not in line and "␛[2Jevil.ipynb" in line
+
+
+def test_an_unusable_backend_asked_for_by_name_exits_2_before_grading(cli, make_notebook,
+                                                                      monkeypatch) -> None:
+    from mpgrade.sandbox import bwrap
+
+    monkeypatch.setattr(bwrap, "probe", lambda: "user namespaces are disabled")
+    proc = cli("check", str(make_notebook()), "--isolation", "bwrap")
+    assert proc.returncode == 2 and proc.stdout == ""
+    line = proc.stderr.strip()
+    assert "\n" not in line and "--isolation bwrap cannot run here: user namespaces are disabled" in line

@@ -19,7 +19,7 @@ from mpgrade.sandbox.cgroup import detect
 from mpgrade.sandbox.observer import connector_usable
 from mpgrade.sandbox.runner import SandboxUnavailable, choose_backend, run
 
-__all__ = ["Capabilities", "SandboxUnavailable", "capabilities", "run"]
+__all__ = ["Capabilities", "SandboxUnavailable", "capabilities", "choose_backend", "run"]
 
 
 @dataclass(frozen=True)

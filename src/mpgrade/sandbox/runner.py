@@ -15,6 +15,7 @@ import threading
 import time
 from pathlib import Path
 
+from mpgrade.errors import MpgradeError
 from mpgrade.model import RunRequest, RunResult
 from mpgrade.sandbox import bwrap, interpreter, plain
 from mpgrade.sandbox.capture import Capture
@@ -39,8 +40,8 @@ SIGXCPU = getattr(signal, "SIGXCPU", 24)
 SIGXFSZ = getattr(signal, "SIGXFSZ", 25)
 
 
-class SandboxUnavailable(RuntimeError):
-    """An isolation was asked for explicitly and this machine cannot provide it."""
+class SandboxUnavailable(MpgradeError):
+    """An isolation was asked for explicitly and this machine cannot provide it (exit 2)."""
 
 
 def choose_backend(isolation: str) -> str:
@@ -52,7 +53,8 @@ def choose_backend(isolation: str) -> str:
     if problem is None:
         return "bwrap"
     if isolation == "bwrap":
-        raise SandboxUnavailable(problem)
+        raise SandboxUnavailable(f"--isolation bwrap cannot run here: {problem} "
+                                 "(mpgrade doctor says why; --isolation auto falls back to plain)")
     return "plain"
 
 
