@@ -358,3 +358,11 @@ def test_an_unusable_backend_asked_for_by_name_exits_2_before_grading(cli, make_
     assert proc.returncode == 2 and proc.stdout == ""
     line = proc.stderr.strip()
     assert "\n" not in line and "--isolation bwrap cannot run here: user namespaces are disabled" in line
+
+
+def test_a_file_that_is_no_submission_exits_2(cli, tmp_path: Path) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("Remember: start 4 processes, then join them.\n")
+    proc = cli("check", str(notes))
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert "notes.txt" in _one_line(proc) and "not a notebook or script" in _one_line(proc)
