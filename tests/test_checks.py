@@ -1,7 +1,7 @@
 """Checks are pure functions of a CheckContext: these tests build realistic contexts.
 
 The traces below are what the probe records for the 15 Feb example answers and for the
-mistakes real submissions make (see FIELD-NOTES.md).
+mistakes real submissions make.
 """
 
 from __future__ import annotations

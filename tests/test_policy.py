@@ -1,6 +1,6 @@
 """The grading policy of the 15 Feb assignment, end to end: real notebooks, real runs.
 
-Each fixture is a small answer modelled on what real submissions do (see FIELD-NOTES.md);
+Each fixture is a small answer modelled on what real submissions do;
 the policy itself lives in exercises/15feb-multiprocessing/exercise.toml as check
 parameters, so these tests pin what that data means.
 """

@@ -48,15 +48,8 @@ class _Line:
     line: int  # line in the student's cell (or file, for scripts)
 
 
-def build_script(
-    answer: Answer, context: Sequence[Cell], start_method: str | None = None
-) -> BuiltScript:
-    """Build the script for ``answer``; ``context`` are the code cells before it.
-
-    ``start_method`` is accepted for symmetry with the sandbox and ignored (see the
-    module notes).
-    """
-    del start_method
+def build_script(answer: Answer, context: Sequence[Cell]) -> BuiltScript:
+    """Build the script for ``answer``; ``context`` are the code cells before it."""
     notes: list[str] = []
     lines = _answer_lines(answer, notes)
     salvaged = [replace(line) for line in lines]

@@ -1,7 +1,7 @@
 """The small frozen dataclasses that cross module borders.
 
 Every arrow of the pipeline (load -> segment -> build -> sandbox -> probe trace
--> checks -> score -> report) hands one of these to the next room. Keeping them
+-> checks -> score -> report) hands one of these to the next step. Keeping them
 here, and only here, is what lets each module stay ignorant of the others'
 internals: a renderer sees a ``Report``, a check sees an ``Answer``, a
 ``RunResult`` and a ``Trace``, the sandbox sees a ``RunRequest``.
@@ -93,11 +93,6 @@ class Answer:
     @property
     def prose(self) -> str:
         return "\n\n".join(c.source for c in self.cells if c.kind != "code" and c.source.strip())
-
-    @property
-    def first_line(self) -> int:
-        """Index of the first cell, used to point students at their answer."""
-        return self.cells[0].index if self.cells else -1
 
 
 @dataclass(frozen=True)
@@ -576,4 +571,3 @@ class GradeOptions:
     questions: tuple[str, ...] = ()  # grade only these ids; () = all
     portability: bool = False  # also run code questions under every start method
     limits: Limits | None = None  # overrides the assignment's limits
-    jobs: int = 0  # questions run concurrently within one submission; 0 = auto
