@@ -86,6 +86,7 @@ def test_forged_trace_and_json_do_not_raise_the_grade(make_notebook) -> None:
     _, result = check_json(make_notebook(code={"Q3": forged}), "-q", "Q3")
     q3 = by_id(result)["Q3"]
     assert q3["score"] == 0, q3
+    assert any("malformed" in reason for reason in q3["run"].get("rejected", ())), q3["run"]
 
 
 def test_threads_instead_of_processes_fail(make_notebook) -> None:

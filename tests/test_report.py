@@ -682,3 +682,34 @@ def test_html_question_says_each_sentence_once(report: Report) -> None:
     assert html.count("so recv() never sees end-of-file") == 1
     assert html.count("Only 1 of 4 processes printed a number") == 1
     assert "write end open" in html and "Fewer than 4 distinct numbers" in html  # titles, new facts stay
+
+
+def test_rejected_trace_claims_reach_staff_in_one_bounded_line(report: Report) -> None:
+    q3 = report.questions[2]
+    assert story.rejected_line(q3) == ""
+    reasons = (
+        "process Process-9 (pid 77) claimed by the trace was not seen by the supervisor",
+        "line '<img src=x onerror=alert(1)>\x1b[2J' attributed to pid 101 is not in the supervisor's stdout",
+        "events of unconfirmed processes (3 lines)",
+        "malformed: not JSON (2 lines)",
+        *(f"forged {i}" for i in range(40)),
+    )
+    run = replace(q3.run, trace=replace(q3.run.trace, rejected=reasons))
+    forged = replace(report, questions=(replace(q3, run=run),))
+    obj = to_json(forged)
+    validate_json(obj)
+    kept = obj["questions"][0]["run"]["rejected"]
+    assert kept[:4] == list(reasons[:4]) and len(kept) == 25
+    assert "rejected" not in to_json(report)["questions"][2]["run"]
+    from mpgrade.report.text import render_text
+
+    outputs = {"text": render_text(forged, color=False, width=400),
+               "markdown": render(forged, "markdown"), "html": render(forged, "html")}
+    for fmt, out in outputs.items():
+        lines = [line for line in out.splitlines() if "For staff:" in line]
+        assert len(lines) == 1, (fmt, lines)
+        assert "possible forgery" in lines[0] and "44 reasons" in lines[0] and "and 41 more" in lines[0]
+        assert "Process-9" in lines[0] and "forged 0" not in lines[0]
+        assert "\x1b" not in out and "␛[2J" in out, fmt
+    assert "<img" not in outputs["html"] and "<img" not in outputs["markdown"]
+    assert len(outputs["markdown"].split("For staff:")[1].splitlines()[0]) < 500

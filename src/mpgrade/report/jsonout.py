@@ -30,6 +30,7 @@ STREAM_LIMIT = 20_000  # characters of stdout / stderr kept per question
 LINES_PER_PROCESS = 200
 MESSAGE_LIMIT = 500
 TASKS_PER_POOL = 500
+REJECTED_LIMIT = 25  # reasons for discarded trace events kept per run
 
 
 class SchemaError(ValueError):
@@ -190,7 +191,7 @@ def _run(run: RunSummary) -> dict[str, Any]:
     tasks_by_pool: dict[int | None, list[PoolTask]] = {}
     for task in trace.tasks:
         tasks_by_pool.setdefault(task.pool_id, []).append(task)
-    return {
+    out: dict[str, Any] = {
         "exit_code": run.exit_code,
         "duration_s": round(run.duration_s, 3),
         "start_method": run.start_method,
@@ -240,6 +241,9 @@ def _run(run: RunSummary) -> dict[str, Any]:
         "blocking_line": run.blocking_line,
         "error_line": run.error_line,
     }
+    if trace.rejected:
+        out["rejected"] = [reason[:MESSAGE_LIMIT] for reason in trace.rejected[:REJECTED_LIMIT]]
+    return out
 
 
 def _task(t: PoolTask) -> dict[str, Any]:

@@ -339,3 +339,20 @@ def found_line(q: QuestionResult) -> str:
         more = f" (and {len(q.salvaged) - 1} more)" if len(q.salvaged) > 1 else ""
         line += f" Salvaged to run: {q.salvaged[0]}{more}."
     return line
+
+
+REJECTED_SHOWN = 3  # reasons a report's staff line names; the JSON result keeps more
+
+
+def rejected_line(q: QuestionResult) -> str:
+    """One line for staff when the trace parser discarded events of the run (claims no
+    process the supervisor saw could confirm, or malformed lines: possibly forged); ""
+    when it discarded none."""
+    rejected = q.run.trace.rejected if q.run is not None else ()
+    if not rejected:
+        return ""
+    named = "; ".join(short(reason, 100) for reason in rejected[:REJECTED_SHOWN])
+    more = f"; and {len(rejected) - REJECTED_SHOWN} more" if len(rejected) > REJECTED_SHOWN else ""
+    kinds = f"{len(rejected)} reason{'s' if len(rejected) != 1 else ''}"
+    return (f"For staff: the grader discarded trace events of this run as unconfirmed or "
+            f"malformed (possible forgery), {kinds}: {named}{more}.")

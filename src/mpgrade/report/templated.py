@@ -89,6 +89,7 @@ def environment(templates: Path | None = None) -> jinja2.Environment:
         plural=plural,
         md=inline_markdown,
         found_line=story.found_line,
+        rejected_line=story.rejected_line,
     )
     env.globals["colours"] = {"life": timeline.LIFE, "ink": timeline.INK, "task": timeline.TASK,
                               "arrow": timeline.ARROW, "blocked": timeline.BLOCKED}

@@ -130,8 +130,10 @@ def _lost_points(q: QuestionResult) -> bool:
 
 
 def question_section(q: QuestionResult, verbose: bool = False) -> RenderableType:
+    staff = story.rejected_line(q)
     if not _lost_points(q) and not verbose:
-        return _row(q)
+        # A forged trace would aim at a pass: its line shows under a passing row too.
+        return Group(_row(q), Padding(text(staff, "dim"), (0, 0, 0, 2))) if staff else _row(q)
     said = story.Said()
     body: list[RenderableType] = []
     # Each cause keeps only what was not said before it; one with nothing new goes.
@@ -155,6 +157,8 @@ def question_section(q: QuestionResult, verbose: bool = False) -> RenderableType
     # Found by its header or metadata, unchanged: nothing a student needs to read here.
     if q.salvaged or (q.attribution is not None and q.attribution.by in ("content", "order")):
         body.append(text(story.found_line(q), "dim"))
+    if staff:
+        body.append(text(staff, "dim"))
     if q.run is not None and (verbose or _lost_points(q)):
         body.append(run_tree(q.run, verbose))
     if q.checks and q.kind != "prose" and (verbose or _lost_points(q)):
