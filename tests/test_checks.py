@@ -667,3 +667,17 @@ def test_a_declaration_is_checked_when_it_is_registered() -> None:
         check("test.bad_signature")(lambda ctx: Outcome(True, "x"))
     with pytest.raises(CheckError, match="params must be a dataclass"):
         check("test.bad_params", params=dict)
+
+
+def test_every_module_of_the_package_is_a_registered_family() -> None:
+    """A new family is one new module: importing the package imports it (fresh interpreter)."""
+    import subprocess
+    import sys
+
+    code = ("import pkgutil, sys, mpgrade.checks as c; "
+            "print(sorted(m.name for m in pkgutil.iter_modules(c.__path__) "
+            "if f'mpgrade.checks.{m.name}' not in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    families = {cid.split(".", 1)[0] for cid in available_checks()}
+    assert {"process", "pool", "pipe", "output", "run"} <= families

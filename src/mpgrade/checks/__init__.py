@@ -1,12 +1,15 @@
 """Checks: pure functions from (answer, run, trace) to check results.
 
-Importing this package registers the built-in families (process, pool, pipe, output);
-an exercise adds its own with ``register_module(path_of_its_checks_py)``.
+Importing this package imports every module in it, and each family's ``@check``
+declarations register its checks (process, pool, pipe, output, ...): a new family is one
+new module here. An exercise adds its own with ``register_module(path_of_its_checks_py)``.
 """
 
 from __future__ import annotations
 
-from mpgrade.checks import output, pipe, pool, process  # noqa: F401  (register the built-ins)
+import importlib
+import pkgutil
+
 from mpgrade.checks.prose import ProseGrade, grade_prose
 from mpgrade.checks.registry import (
     CheckError,
@@ -53,3 +56,6 @@ __all__ = [
     "register_module",
     "run_check",
 ]
+
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
