@@ -108,7 +108,7 @@ def pool_ctx(code: str, func: str, inputs: list[int], fn, size: int = 5, printed
     return make_ctx(
         code,
         processes=(MAIN,) + tuple(worker(w) for w in workers),
-        pools=(PoolInfo(1, 100, size, calls),),
+        pools=(PoolInfo(1, size, calls),),
         tasks=pool_tasks(func, inputs, fn, workers) if calls else (),
         lines=out(100, repr(results)) if printed else (),
         checks=("pool.used",),
@@ -208,7 +208,7 @@ def test_threadpool_is_not_a_process_pool() -> None:
         print(pool.map(cube, [1, 2, 3]))
     """
     tasks = tuple(PoolTask(1, 100, "__main__.cube", repr(x), repr(x**3)) for x in (1, 2, 3))
-    ctx = make_ctx(code, pools=(PoolInfo(1, 100, 4, ("map",), kind="thread"),), tasks=tasks,
+    ctx = make_ctx(code, pools=(PoolInfo(1, 4, ("map",), kind="thread"),), tasks=tasks,
                    lines=out(100, "[1, 8, 27]"))
     used = grade("pool.used", ctx)
     computed = grade("pool.workers_computed", ctx)
@@ -346,7 +346,7 @@ def pool_print_ctx(assignment: list[int]) -> CheckContext:
     tasks = tuple(PoolTask(1, 201 + w, "__main__.print_number", str(n + 1), "None")
                   for n, w in enumerate(assignment))
     lines = tuple(line for n, w in enumerate(assignment) for line in out(201 + w, str(n + 1)))
-    return make_ctx(PRINT_POOL, processes=(MAIN,) + workers, pools=(PoolInfo(1, 100, 4, ("map",)),),
+    return make_ctx(PRINT_POOL, processes=(MAIN,) + workers, pools=(PoolInfo(1, 4, ("map",)),),
                     tasks=tasks, lines=lines)
 
 
@@ -605,7 +605,7 @@ def test_pool_that_raised_names_the_error_in_its_checks() -> None:
               '  File "/tmp/run/answer.py", line 4, in <module>\n'
               "    print(pool.map(lambda n: n ** 3, [1, 2, 3]))\n"
               "_pickle.PicklingError: Can't pickle <function <lambda>>: attribute lookup <lambda> failed\n")
-    ctx = make_ctx(code, pools=(PoolInfo(1, 100, 2, ("map",)),), stderr=stderr, exit_code=1)
+    ctx = make_ctx(code, pools=(PoolInfo(1, 2, ("map",)),), stderr=stderr, exit_code=1)
     for cid in ("pool.workers_computed", "pool.results_correct", "output.results_printed"):
         result = grade(cid, ctx, **({"expect": "cube"} if cid == "pool.results_correct" else {}))
         assert not result.passed

@@ -157,7 +157,7 @@ def test_pool_worker_killed() -> None:
     )
     stacks = (ProcessStack(100, "main", (frame(KILLED_POOL, "print(pool.map(square, [1, 2, 3, 4]))"),
                                          StackFrame(f"{LIB}/pool.py", 768, "wait")), wait="futex"),)
-    ctx = make_ctx(KILLED_POOL, processes=(MAIN,) + workers, pools=(PoolInfo(1, 100, 2, ("map",)),),
+    ctx = make_ctx(KILLED_POOL, processes=(MAIN,) + workers, pools=(PoolInfo(1, 2, ("map",)),),
                    exit_code=None, limit="time_limit", stacks=stacks, checks=("pool.used",))
     d = find(diagnose(ctx), "pool_worker_killed")
     assert "ForkPoolWorker-1 (pid 201) exited with code 1 while running a task" in d.explanation
@@ -168,7 +168,7 @@ def test_pool_worker_killed() -> None:
 
 def test_pool_worker_killed_for_memory() -> None:
     worker = ProcessInfo(201, 100, "ForkPoolWorker-1", None, role="pool_worker", exitcode=-9, confirmed=True)
-    ctx = make_ctx(KILLED_POOL, processes=(MAIN, worker), pools=(PoolInfo(1, 100, 2, ("map",)),),
+    ctx = make_ctx(KILLED_POOL, processes=(MAIN, worker), pools=(PoolInfo(1, 2, ("map",)),),
                    exit_code=None, limit="memory", checks=("pool.used",))
     d = find(diagnose(ctx), "pool_worker_killed")
     assert "was killed by SIGKILL (most likely for using too much memory)" in d.explanation
@@ -230,7 +230,7 @@ def test_unpicklable_lambda_in_pool() -> None:
               "    print(pool.map(lambda n: n ** 3, [1, 2, 3]))\n"
               "_pickle.PicklingError: Can't pickle <function <lambda> at 0x7f>: "
               "attribute lookup <lambda> on __main__ failed\n")
-    ctx = make_ctx(code, stderr=stderr, exit_code=1, pools=(PoolInfo(1, 100, 4, ("map",)),),
+    ctx = make_ctx(code, stderr=stderr, exit_code=1, pools=(PoolInfo(1, 4, ("map",)),),
                    checks=("pool.used",))
     d = find(diagnose(ctx), "unpicklable_callable")
     assert d.location == "line 4"

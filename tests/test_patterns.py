@@ -1,4 +1,4 @@
-"""Issue 3 end to end: each known failure pattern, really run, gets its named explanation."""
+"""Each known failure pattern, really run end to end, gets its named explanation."""
 
 from __future__ import annotations
 

@@ -150,7 +150,7 @@ def q5_pool() -> QuestionResult:
         )
         for i, pid in enumerate(workers, start=1)
     )
-    trace = Trace("fork", processes, pools=(PoolInfo(1, 300, 3, ("map",)),), tasks=tasks)
+    trace = Trace("fork", processes, pools=(PoolInfo(1, 3, ("map",)),), tasks=tasks)
     run = RunSummary(
         0, 0.3, "fork", None, "", "", "", False, trace, script="from multiprocessing import Pool\n"
     )

@@ -252,7 +252,6 @@ class RunRequest:
     pythonpath: tuple[str, ...] = ()  # read-only dirs put first on PYTHONPATH (the probe)
     stdin: str | None = None  # None = closed stdin
     isolation: str = "auto"  # "auto" | "bwrap" | "plain"
-    detect_deadlock: bool = True
 
 
 @dataclass(frozen=True)
@@ -333,7 +332,6 @@ class OutputLine:
 @dataclass(frozen=True)
 class PoolInfo:
     id: int
-    creator_pid: int
     size: int
     calls: tuple[str, ...] = ()  # "map", "apply_async", "imap_unordered", ...
     kind: Literal["process", "thread"] = "process"

@@ -24,6 +24,7 @@ from mpgrade.model import (
     RunResult,
     RunSummary,
 )
+from mpgrade.untrusted import parse_python
 from mpgrade.verdicts import KILLED, limit
 
 RUBRIC = "prose.rubric"  # the id of the written part's check
@@ -243,8 +244,8 @@ def _written_in_code(code: str) -> str:
     """The explanation a student wrote inside a code cell, as comments or bare strings."""
     words = [line.strip().lstrip("#").strip() for line in code.splitlines() if line.strip().startswith("#")]
     try:
-        tree = ast.parse(code)
-    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        tree = parse_python(code)
+    except (SyntaxError, ValueError):
         tree = None
     if tree is not None:
         words += [n.value.value for n in ast.walk(tree)

@@ -345,7 +345,7 @@ def _pools(events: list[dict], procs: dict[int, _Proc], rel,
         elif e["e"] == "pcall":
             calls.setdefault(e["pool"] or "", []).append(e["api"])
     pools = tuple(
-        PoolInfo(id=ids[e["pool"]], creator_pid=e["pid"], size=e["size"] or 0,
+        PoolInfo(id=ids[e["pool"]], size=e["size"] or 0,
                  calls=tuple(calls.get(e["pool"], ())), kind=e["kind"])
         for e in made
     )

@@ -28,7 +28,6 @@ class Capabilities:
 
     platform: str
     root: bool
-    bwrap_path: str | None
     bwrap_version: str | None
     bwrap_usable: bool
     bwrap_problem: str | None
@@ -75,7 +74,6 @@ def capabilities() -> Capabilities:
     return Capabilities(
         platform=sys.platform,
         root=root,
-        bwrap_path=bwrap.find() if linux else None,
         bwrap_version=bwrap.version() if linux else None,
         bwrap_usable=problem is None,
         bwrap_problem=problem,

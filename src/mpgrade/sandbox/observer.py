@@ -235,7 +235,6 @@ class ProcConnectorObserver(Observer):
     def __init__(self, on_change: Callable[[], None] | None = None) -> None:
         super().__init__(on_change)
         self.sock = open_connector()
-        self.lost_events = False
 
     def stop(self) -> None:
         super().stop()
@@ -249,7 +248,6 @@ class ProcConnectorObserver(Observer):
             except TimeoutError:
                 continue
             except OSError:  # ENOBUFS: the kernel dropped events; catch up from /proc
-                self.lost_events = True
                 self._rescan()
                 continue
             self._parse(data)

@@ -100,7 +100,7 @@ def rlimits(
     """The rlimits every process of the run inherits.
 
     RLIMIT_NPROC is set only for a non-root uid (``uid``, else ours): root ignores it
-    (FIELD-NOTES) and it counts every process of the uid, so the allowance is what the uid
+    and it counts every process of the uid, so the allowance is what the uid
     already runs plus the limit.
     """
     if resource is None:

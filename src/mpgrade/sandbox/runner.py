@@ -202,8 +202,7 @@ class _Run:
         self, proc: subprocess.Popen, capture: Capture, started: float
     ) -> tuple[Verdict | None, int | None, float]:
         """Tick until the root ends (its status, its tree's CPU) or a limit is crossed."""
-        watcher = Watcher(self.limits, self.req.detect_deadlock, started,
-                          moving_pipes=_pipe_inodes(proc))
+        watcher = Watcher(self.limits, started, moving_pipes=_pipe_inodes(proc))
         while True:
             status, cpu = _reap(proc.pid)
             if status is not None:

@@ -1,6 +1,6 @@
 """The limits watcher: decides, every ~50 ms, whether and why a run must be stopped.
 
-Deadlock detection rests on two facts read from /proc (see FIELD-NOTES): in a deadlock the
+Deadlock detection rests on two facts read from /proc: in a deadlock the
 tree's CPU time stops moving, and every thread of every process sits in a wait that has no
 deadline (a read on a pipe or local socket, wait4, a futex or poll without timeout).
 ``time.sleep`` and waits with a timeout will end by themselves, and a busy loop burns CPU:
@@ -188,14 +188,13 @@ class Watcher:
     def __init__(
         self,
         limits: Limits,
-        detect_deadlock: bool,
         started: float,
         deadlock_after_s: float = 0.5,
         moving_pipes: frozenset[int] = frozenset(),
     ) -> None:
         self.limits = limits
         self.moving_pipes = moving_pipes
-        self.detect_deadlock = detect_deadlock and bool(SYSCALLS) and os.path.isdir("/proc/self")
+        self.detect_deadlock = bool(SYSCALLS) and os.path.isdir("/proc/self")
         self.started = started
         self.deadlock_after_s = deadlock_after_s
         self._sockets = _LocalSockets()
