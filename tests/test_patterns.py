@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import time
 
 import pytest
@@ -241,6 +242,34 @@ if __name__ == "__main__":
     distinct = next(c for c in q6["checks"] if c["id"] == "process.distinct_numbers")
     assert not distinct["passed"]
     assert q6["status"] == "partial"
+
+
+def test_a_race_whose_second_run_is_worse_keeps_the_portability_matrix(make_notebook, tmp_path) -> None:
+    """The race re-run is one more planned run: the lower result counts, and the matrix of the
+    other start methods stays (a flag file per start method stands in for timing)."""
+    code = f"""import multiprocessing, os
+
+def show(n, loud):
+    if loud:
+        print(n)
+
+if __name__ == "__main__":
+    flag = os.path.join({str(tmp_path)!r}, multiprocessing.get_start_method())
+    again = os.path.exists(flag)
+    open(flag, "a").close()
+    procs = [multiprocessing.Process(target=show, args=(1, not again)) for i in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join()
+"""
+    q6 = _q(make_notebook, "Q6", code, "--isolation", "plain", "--start-method", "fork",
+            "--portability")
+    assert "race" in codes(q6), q6["diagnoses"]
+    printed = next(c for c in q6["checks"] if c["id"] == "process.each_printed_number")
+    assert not printed["passed"]  # the second, worse run counts
+    assert set(q6["portability"]) == set(multiprocessing.get_all_start_methods())
+    assert q6["portability"]["fork"]["status"] == "partial"
 
 
 def test_every_format_shows_where_the_hung_processes_were(tmp_path) -> None:
