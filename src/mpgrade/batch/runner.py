@@ -105,7 +105,7 @@ class LocalExecutor:
         while pending or any(w.task for w in self._workers):
             while pending and (worker := self._idle_worker(len(pending))) is not None:
                 self._assign(worker, pending.popleft())
-            for key, _ in self._selector.select(timeout=1.0):
+            for key, _ in self._selector.select(timeout=self._wait_s()):
                 if (outcome := self._collect(key.data)) is not None:
                     on_outcome(outcome)
             for worker in [w for w in self._workers if w.task and self._overdue(w)]:
@@ -192,6 +192,12 @@ class LocalExecutor:
             return lost_outcome(task, reason, self.assignment, self.options, self.fmt)
         worker.task = None
         return outcome
+
+    def _wait_s(self) -> float:
+        """How long to wait for a reply: a second, or less when a task's deadline comes first
+        (a worker past its deadline is stopped then, not after a reply that came later)."""
+        busy = [w.since + self.deadline_s - time.monotonic() for w in self._workers if w.task]
+        return max(0.0, min([1.0, *busy]))
 
     def _overdue(self, worker: _Worker) -> bool:
         return time.monotonic() - worker.since > self.deadline_s
