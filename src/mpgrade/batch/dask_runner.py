@@ -22,6 +22,7 @@ lock holding the GIL). Profiles of grading runs are of no use anyway.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -59,7 +60,7 @@ def _client(address: str) -> Any:
         ) from None
     try:
         return Client(address, timeout=CONNECT_TIMEOUT_S)
-    except (OSError, TimeoutError) as exc:
+    except (OSError, TimeoutError, asyncio.TimeoutError) as exc:
         raise DaskUnavailable(f"cannot reach the Dask scheduler at {address}: {exc}") from None
 
 
@@ -95,7 +96,7 @@ def run_dask(
         while futures:
             try:
                 done = wait(list(futures), timeout=POLL_S, return_when="FIRST_COMPLETED").done
-            except TimeoutError:
+            except (TimeoutError, asyncio.TimeoutError):  # distinct types before Python 3.11
                 done = set()
             if not done:
                 if client.nthreads():
