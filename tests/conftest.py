@@ -173,7 +173,7 @@ def _missing_capabilities() -> dict[str, str]:
 
     caps = sandbox.capabilities()
     missing = {}
-    if not caps.bwrap_usable:
+    if not caps.usable("bwrap"):
         missing["bwrap"] = "bubblewrap is not usable here (apt-get install bubblewrap; CI installs it)"
     if caps.cgroup != "v1":
         missing["cgroup"] = "needs a writable cgroup v1 hierarchy"

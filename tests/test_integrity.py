@@ -23,7 +23,7 @@ from mpgrade.resources import schema_path
 from mpgrade.sandbox import capabilities
 
 FIXTURES = Path(__file__).parent / "fixtures"
-BACKENDS = ["plain"] + (["bwrap"] if capabilities().bwrap_usable else [])
+BACKENDS = ["plain"] + (["bwrap"] if capabilities().usable("bwrap") else [])
 SCHEMA = json.loads(schema_path().read_text())
 
 # Each answer attacks one parser of the grader; each must cost at most its own question.

@@ -21,7 +21,7 @@ from mpgrade.sandbox.stacks import parse_dump
 
 FIXTURES = Path(__file__).parent / "fixtures" / "sandbox"
 CAPS = capabilities()
-BACKENDS = ["plain", "plain-degraded"] + (["bwrap"] if CAPS.bwrap_usable else [])
+BACKENDS = ["plain", "plain-degraded"] + (["bwrap"] if CAPS.usable("bwrap") else [])
 MAIN_BACKENDS = [b for b in BACKENDS if b != "plain-degraded"]
 
 

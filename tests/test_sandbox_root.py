@@ -113,7 +113,7 @@ def test_processes_the_observer_misses_count_from_the_cgroup() -> None:
     assert r.leftover_processes == 0 and processes_with(name) == []
 
 
-@pytest.mark.skipif(not CAPS.bwrap_usable, reason="needs bubblewrap")
+@pytest.mark.skipif(not CAPS.usable("bwrap"), reason="needs bubblewrap")
 def test_clone_parent_children_under_bwrap(tmp_path: Path) -> None:
     name = f"t{uuid.uuid4().hex[:10]}_clone_parent.py"
     source = (FIXTURES / "clone_parent.py").read_text()
@@ -145,7 +145,7 @@ def test_bwrap_leaves_no_zombies(tmp_path: Path) -> None:
         print(done.returncode, orphans)
     """)
     path = notebook(tmp_path / "sub.ipynb")
-    for backend in ["plain"] + (["bwrap"] if CAPS.bwrap_usable else []):
+    for backend in ["plain"] + (["bwrap"] if CAPS.usable("bwrap") else []):
         out = subprocess.run([sys.executable, "-c", wrapper, MPGRADE, "check", str(path),
                               "--isolation", backend, "-q", "Q3", "-q", "Q5"],
                              capture_output=True, text=True, timeout=120)

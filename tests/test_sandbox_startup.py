@@ -17,7 +17,7 @@ from mpgrade.resources import probe_dir
 from mpgrade.sandbox import bwrap, capabilities, interpreter, run
 from mpgrade.sandbox.cache import once, remembered
 
-BACKENDS = ["plain"] + (["bwrap"] if capabilities().bwrap_usable else [])
+BACKENDS = ["plain"] + (["bwrap"] if capabilities().usable("bwrap") else [])
 
 
 def test_once_probes_a_single_time_under_concurrent_callers() -> None:

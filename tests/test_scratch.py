@@ -16,7 +16,7 @@ from mpgrade.model import Limits, RunRequest
 from mpgrade.sandbox import capabilities, run, scratch
 
 DEPTH = 3000  # deeper than Python's recursion limit and than PATH_MAX in characters
-BACKENDS = ["plain"] + (["bwrap"] if capabilities().bwrap_usable else [])
+BACKENDS = ["plain"] + (["bwrap"] if capabilities().usable("bwrap") else [])
 
 # Builds the chain with directory fds: its full path is longer than PATH_MAX.
 CHAIN = f"""

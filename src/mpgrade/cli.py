@@ -14,6 +14,7 @@ from typing import NoReturn
 from mpgrade import __version__
 from mpgrade.errors import ExitCode, MpgradeError, UsageError
 from mpgrade.formats import NAMES, REPORT_NAMES
+from mpgrade.sandbox.backends import CHOICES as ISOLATIONS
 
 # Gradescope's visibility values (kept here so that `--help` imports nothing else).
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
@@ -33,7 +34,7 @@ def _limits_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout", type=float, help="wall-clock limit per question, seconds")
     p.add_argument("--start-method", choices=("fork", "spawn", "forkserver"),
                    help="multiprocessing start method for the answers")
-    p.add_argument("--isolation", choices=("auto", "bwrap", "plain"), default="auto",
+    p.add_argument("--isolation", choices=ISOLATIONS, default="auto",
                    help="sandbox backend (default: the strongest available)")
     p.add_argument("--memory-mb", type=int, help="memory limit per process")
     p.add_argument("--max-processes", type=int, help="process-count limit per question")
@@ -92,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     val = sub.add_parser("validate", help="grade an exercise's reference solution and wrong variants")
     val.add_argument("assignment")
-    val.add_argument("--isolation", choices=("auto", "bwrap", "plain"), default="auto")
+    val.add_argument("--isolation", choices=ISOLATIONS, default="auto")
 
     review = sub.add_parser("review", help="review and override scores of a graded class in the browser")
     review.add_argument("outdir", help="output folder of `mpgrade grade`")
@@ -124,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     gs.add_argument("--prose", choices=PROSE_MODES, default="count",
                     help="unreviewed prose proposals count (default, marked as proposals) "
                          "or score 0 until reviewed")
-    gs.add_argument("--isolation", choices=("auto", "bwrap", "plain"), default="auto")
+    gs.add_argument("--isolation", choices=ISOLATIONS, default="auto")
     return parser
 
 

@@ -61,9 +61,9 @@ def _options(args: argparse.Namespace, assignment: Assignment) -> GradeOptions:
     if args.timeout is not None and args.timeout <= 0:
         raise UsageError("--timeout must be positive")
     if args.isolation != "auto":  # asked for by name: unusable is the user's to fix, now
-        from mpgrade.sandbox import choose_backend
+        from mpgrade.sandbox.backends import choose
 
-        choose_backend(args.isolation)
+        choose(args.isolation)
     known = [q.id for q in assignment.questions]
     wanted = tuple(_norm_qid(q) for q in args.question)
     for q in wanted:

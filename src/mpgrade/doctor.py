@@ -23,20 +23,14 @@ def render_doctor(caps: Capabilities | None = None) -> str:
     table.add_row("python", f"{platform.python_version()} ({sys.executable})", "runs every answer")
     table.add_row("platform", caps.platform, "")
     table.add_row("running as root", _yes(caps.root), "cgroups and the proc connector need it")
-    bwrap = "usable" if caps.bwrap_usable else (caps.bwrap_problem or "not installed")
-    if caps.bwrap_version:
-        bwrap = f"{bwrap} ({caps.bwrap_version})"
-    table.add_row("bubblewrap", bwrap,
-                  "read-only system, private /tmp, no network, own pid namespace, uid nobody")
+    for backend in caps.backends:
+        for row in backend.doctor.rows:
+            table.add_row(*row)
     controllers = ", ".join(caps.cgroup_controllers) or "-"
     table.add_row("cgroup", f"{caps.cgroup} ({controllers})",
                   "hard process cap, tree memory cap, kill that setsid() cannot escape")
     table.add_row("proc connector", _yes(caps.proc_connector),
                   "sees every process of the tree, even 1 ms ones (trace cross-check)")
-    if caps.root:
-        who = f"uid {caps.plain_uid}" if caps.plain_uid is not None else "root (see the hint)"
-        table.add_row("plain backend runs code as", who,
-                      "no capabilities: the grader's processes, files and cgroups out of reach")
     table.add_row("start methods", ", ".join(caps.start_methods), "--start-method / --portability")
     table.add_row("isolation 'auto' uses", caps.auto_backend, "")
     out = io.StringIO()

@@ -251,7 +251,7 @@ class RunRequest:
     env: dict[str, str] = field(default_factory=dict)  # added to the scrubbed environment
     pythonpath: tuple[str, ...] = ()  # read-only dirs put first on PYTHONPATH (the probe)
     stdin: str | None = None  # None = closed stdin
-    isolation: str = "auto"  # "auto" | "bwrap" | "plain"
+    isolation: str = "auto"  # "auto" or a name of sandbox/backends.py
 
 
 @dataclass(frozen=True)
@@ -298,7 +298,8 @@ class RunResult:
     observed: tuple[ObservedProcess, ...] = ()
     observer: str = "poll"  # "proc_connector" | "poll"
     trace_lines: tuple[str, ...] = ()  # raw JSON lines the probe wrote (untrusted)
-    backend: str = "plain"
+    backend: str = "plain"  # name of the sandbox backend that ran it
+    pid_namespace: bool = False  # the tree had its own pid numbering (backend's property)
     leftover_processes: int = 0  # processes of the run still alive after the kill (should be 0)
     student_uid: int | None = None  # the uid a root supervisor dropped the tree to (plain)
 
@@ -441,7 +442,7 @@ class RunSummary:
     stacks: tuple[ProcessStack, ...] = ()
     script: str = ""  # the code that ran (student lines marked in the report)
     blocking_line: int | None = None  # line of ``script`` (the answer) where the run was stuck
-    backend: str = ""  # isolation backend that ran it: "bwrap" | "plain"
+    backend: str = ""  # name of the sandbox backend that ran it
     observer: str = ""  # how the supervisor saw the tree: "proc_connector" | "poll"
     error_line: int | None = None  # line of ``script`` where an exception was raised
     exception: str = ""  # the last exception's line ("ZeroDivisionError: ..."), "" when none

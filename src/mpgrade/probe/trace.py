@@ -264,7 +264,7 @@ def _confirm(procs: dict[int, _Proc], root: int | None, run: RunResult,
     # pid: such a real, unnamed process can still stand for one claim.
     unnamed = sum(
         1 for i, o in enumerate(observed) if o.ns_pid is None and i not in used
-    ) if run.backend == "bwrap" else 0
+    ) if run.pid_namespace else 0
     for p in ordered:
         if p.pid in matched:
             continue

@@ -2,8 +2,11 @@
 
 ``run(RunRequest) -> RunResult`` is the whole interface for the grader;
 ``capabilities()`` tells ``mpgrade doctor`` what this machine offers and how to get more.
-Backends: ``bwrap`` (namespaces, see bwrap.py) and ``plain`` (rlimits and a cgroup only);
-"auto" picks bwrap when a probe run works. See SECURITY.md for what each protects.
+The backends (how the student's root is started) are the table in backends.py; "auto"
+picks the strongest whose self-test passes. See SECURITY.md for what each protects.
+
+``run`` and the runner's machinery load on first use, so that a module needing only the
+backend table (the CLI's ``--isolation`` choices) does not pay for them.
 """
 
 from __future__ import annotations
@@ -12,14 +15,20 @@ import multiprocessing
 import os
 import sys
 from dataclasses import dataclass
+from typing import Any
 
-from mpgrade.resources import probe_dir
-from mpgrade.sandbox import bwrap, interpreter, plain
-from mpgrade.sandbox.cgroup import detect
-from mpgrade.sandbox.observer import connector_usable
-from mpgrade.sandbox.runner import SandboxUnavailable, choose_backend, run
+from mpgrade.sandbox.backends import DoctorRows, SandboxUnavailable, all_backends, choose
 
-__all__ = ["Capabilities", "SandboxUnavailable", "capabilities", "choose_backend", "run"]
+__all__ = ["BackendStatus", "Capabilities", "SandboxUnavailable", "capabilities", "choose", "run"]
+
+
+@dataclass(frozen=True)
+class BackendStatus:
+    """One backend's self-test on this machine, and what doctor says of it."""
+
+    name: str
+    problem: str | None  # None: usable
+    doctor: DoctorRows
 
 
 @dataclass(frozen=True)
@@ -28,33 +37,36 @@ class Capabilities:
 
     platform: str
     root: bool
-    bwrap_version: str | None
-    bwrap_usable: bool
-    bwrap_problem: str | None
+    backends: tuple[BackendStatus, ...]  # strongest first
     cgroup: str  # "v1" | "v2" | "none"
     cgroup_controllers: tuple[str, ...]
     proc_connector: bool
     start_methods: tuple[str, ...]
     auto_backend: str
-    hints: tuple[str, ...]
-    plain_uid: int | None = None  # uid the plain backend drops a root grader's tree to
+    hints: tuple[str, ...]  # the backends' hints, then the machine's
+
+    def usable(self, backend: str) -> bool:
+        return any(b.name == backend and b.problem is None for b in self.backends)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "run":
+        from mpgrade.sandbox.runner import run
+
+        return run
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def capabilities() -> Capabilities:
     """Probe once (results are cached) and explain how to get the stronger backend."""
+    from mpgrade.sandbox.cgroup import detect
+    from mpgrade.sandbox.observer import connector_usable
+
     linux = sys.platform.startswith("linux")
-    root = hasattr(os, "geteuid") and os.geteuid() == 0
-    problem = bwrap.probe() if linux else "bubblewrap needs Linux"
+    statuses = tuple(BackendStatus(b.name, b.problem(), b.doctor()) for b in all_backends())
     layout = detect()
     connector = connector_usable()
-    hints = []
-    if linux and bwrap.find() is None:
-        hints.append("Install bubblewrap (apt-get install bubblewrap / dnf install bubblewrap) "
-                     "to hide the filesystem and network from student code.")
-    elif problem:
-        hints.append(f"bubblewrap is installed but does not work here ({problem}); enable "
-                     "unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1 "
-                     "or kernel.apparmor_restrict_unprivileged_userns=0) or run as root.")
+    hints = [hint for b in statuses for hint in b.doctor.hints]
     if linux and layout.version == "none":
         hints.append("No writable cgroup: run as root or in a delegated cgroup (systemd-run "
                      "--user --scope -p Delegate=yes) for a hard process cap and a tree kill "
@@ -62,26 +74,17 @@ def capabilities() -> Capabilities:
     if linux and not connector:
         hints.append("The proc connector needs CAP_NET_ADMIN in the initial namespaces; "
                      "without it very short-lived children may be missed (polling /proc).")
-    plain_uid = plain.run_uid(interpreter.interpreter(), (str(probe_dir()),)) if linux else None
-    if root and linux and plain_uid is None:
-        hints.append(f"As root, the plain backend runs student code as root here: uid "
-                     f"{plain.UNPRIVILEGED_UID} cannot read {interpreter.interpreter()} (a private "
-                     "home?). Grade with a Python installed where every user can read it "
-                     "(/usr/bin/python3, /opt) to drop student code to that uid.")
     if not linux:
         hints.append("On this platform only the plain backend exists: no namespaces, "
                      "no cgroups, no deadlock detection. Grade on Linux for full results.")
     return Capabilities(
         platform=sys.platform,
-        root=root,
-        bwrap_version=bwrap.version() if linux else None,
-        bwrap_usable=problem is None,
-        bwrap_problem=problem,
+        root=hasattr(os, "geteuid") and os.geteuid() == 0,
+        backends=statuses,
         cgroup=layout.version,
         cgroup_controllers=layout.controllers,
         proc_connector=connector,
         start_methods=tuple(multiprocessing.get_all_start_methods()),
-        auto_backend=choose_backend("auto"),
+        auto_backend=choose("auto").name,
         hints=tuple(hints),
-        plain_uid=plain_uid,
     )

@@ -17,7 +17,9 @@ import subprocess
 import sys
 import tempfile
 
-from mpgrade.sandbox import interpreter
+from mpgrade.model import RunRequest
+from mpgrade.sandbox import interpreter, plain
+from mpgrade.sandbox.backends import DoctorRows, Launch, scrubbed_env
 from mpgrade.sandbox.cache import file_identity, once, read_small, remembered
 
 SANDBOX_WORK = "/sandbox/work"
@@ -123,6 +125,8 @@ def probe() -> str | None:
     A success is remembered on disk for the same binaries and kernel settings, so most
     invocations do not pay for a sandboxed start before grading; a failure is probed anew.
     """
+    if not sys.platform.startswith("linux"):
+        return "bubblewrap needs Linux"
     if find() is None:
         return "bubblewrap (bwrap) is not installed"
     problems: list[str] = []
@@ -154,3 +158,47 @@ def _probe_run() -> str | None:
     if out.returncode != 0:
         return f"bubblewrap failed: {out.stderr.strip()[:300]}"
     return None
+
+
+class BwrapBackend:
+    """The plain command inside bubblewrap's namespaces (see the module docstring)."""
+
+    name = "bwrap"
+    wrapper_depth = WRAPPER_DEPTH
+    pid_namespace = True
+
+    def problem(self) -> str | None:
+        return probe()
+
+    def student_uid(self, python: str, pythonpath: tuple[str, ...]) -> int | None:
+        return None  # the user namespace maps the tree to nobody already
+
+    def launch(self, req: RunRequest, work: str, meta: str, python: str) -> Launch:
+        env = scrubbed_env(req, SANDBOX_WORK, SANDBOX_META, "/tmp", interpreter.library_dirs())
+        inner = plain.command(python, f"{SANDBOX_WORK}/{req.script}")
+        ro_dirs = (*req.pythonpath, *interpreter.library_dirs())
+        return Launch(tuple(command(inner, work, meta, env, ro_dirs)), {"PATH": env["PATH"]})
+
+    def exit_code(self, status: int) -> int:
+        return 128 - status if status > 128 else status  # bwrap reports death by signal N as 128+N
+
+    def doctor(self) -> DoctorRows:
+        problem = probe()
+        status = "usable" if problem is None else problem
+        if version() and sys.platform.startswith("linux"):
+            status = f"{status} ({version()})"
+        row = ("bubblewrap", status,
+               "read-only system, private /tmp, no network, own pid namespace, uid nobody")
+        if not sys.platform.startswith("linux") or problem is None:
+            return DoctorRows((row,))
+        if find() is None:
+            hint = ("Install bubblewrap (apt-get install bubblewrap / dnf install bubblewrap) "
+                    "to hide the filesystem and network from student code.")
+        else:
+            hint = (f"bubblewrap is installed but does not work here ({problem}); enable "
+                    "unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1 "
+                    "or kernel.apparmor_restrict_unprivileged_userns=0) or run as root.")
+        return DoctorRows((row,), (hint,))
+
+
+BACKEND = BwrapBackend()

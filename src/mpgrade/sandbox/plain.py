@@ -1,7 +1,8 @@
 """The plain backend: a new session, rlimits and (when possible) a cgroup, no namespaces.
 
 It works everywhere (non-root, macOS) but hides nothing of the filesystem: see SECURITY.md.
-The same child set-up runs under bubblewrap, which wraps the plain command.
+The same child set-up (``preexec``, ``command``) runs under bubblewrap, which wraps the
+plain command.
 
 As root (Gradescope's containers, where bubblewrap rarely works) the tree is dropped to an
 unprivileged uid before exec, with no capabilities and ``no_new_privs``: the cgroup files,
@@ -17,7 +18,9 @@ import stat
 import sys
 from collections.abc import Callable, Iterable
 
-from mpgrade.model import Limits
+from mpgrade.model import Limits, RunRequest
+from mpgrade.sandbox import interpreter
+from mpgrade.sandbox.backends import DoctorRows, Launch, scrubbed_env
 from mpgrade.sandbox.cache import once
 
 try:
@@ -172,3 +175,44 @@ def preexec(
 
 def command(python: str, script: str) -> list[str]:
     return [python, "-u", script]
+
+
+class PlainBackend:
+    """The student's interpreter started directly, in the grader's view of the system."""
+
+    name = "plain"
+    wrapper_depth = 0
+    pid_namespace = False
+
+    def problem(self) -> str | None:
+        return None  # a subprocess with rlimits works wherever Python does
+
+    def student_uid(self, python: str, pythonpath: tuple[str, ...]) -> int | None:
+        return run_uid(python, pythonpath)
+
+    def launch(self, req: RunRequest, work: str, meta: str, python: str) -> Launch:
+        tmp = os.path.join(os.path.dirname(work), "tmp")
+        env = scrubbed_env(req, work, meta, tmp, interpreter.library_dirs())
+        return Launch(tuple(command(python, os.path.join(work, req.script))), env)
+
+    def exit_code(self, status: int) -> int:
+        return status
+
+    def doctor(self) -> DoctorRows:
+        if not (hasattr(os, "geteuid") and os.geteuid() == 0 and sys.platform.startswith("linux")):
+            return DoctorRows()
+        from mpgrade.resources import probe_dir
+
+        python = interpreter.interpreter()
+        uid = run_uid(python, (str(probe_dir()),))
+        row = ("plain backend runs code as", f"uid {uid}" if uid is not None else "root (see the hint)",
+               "no capabilities: the grader's processes, files and cgroups out of reach")
+        if uid is not None:
+            return DoctorRows((row,))
+        return DoctorRows((row,), (
+            f"As root, the plain backend runs student code as root here: uid {UNPRIVILEGED_UID} "
+            f"cannot read {python} (a private home?). Grade with a Python installed where every "
+            "user can read it (/usr/bin/python3, /opt) to drop student code to that uid.",))
+
+
+BACKEND = PlainBackend()

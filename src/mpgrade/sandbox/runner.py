@@ -10,14 +10,13 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
-from mpgrade.errors import MpgradeError
 from mpgrade.model import RunRequest, RunResult
-from mpgrade.sandbox import bwrap, interpreter, plain
+from mpgrade.sandbox import interpreter, plain
+from mpgrade.sandbox.backends import Backend, choose
 from mpgrade.sandbox.capture import Capture
 from mpgrade.sandbox.cgroup import RunCgroup, detect
 from mpgrade.sandbox.observer import (
@@ -40,51 +39,12 @@ SIGXCPU = getattr(signal, "SIGXCPU", 24)
 SIGXFSZ = getattr(signal, "SIGXFSZ", 25)
 
 
-class SandboxUnavailable(MpgradeError):
-    """An isolation was asked for explicitly and this machine cannot provide it (exit 2)."""
-
-
-def choose_backend(isolation: str) -> str:
-    if isolation == "plain":
-        return "plain"
-    if isolation not in ("auto", "bwrap"):
-        raise ValueError(f"unknown isolation {isolation!r}: use auto, bwrap or plain")
-    problem = bwrap.probe() if sys.platform.startswith("linux") else "bubblewrap needs Linux"
-    if problem is None:
-        return "bwrap"
-    if isolation == "bwrap":
-        raise SandboxUnavailable(f"--isolation bwrap cannot run here: {problem} "
-                                 "(mpgrade doctor says why; --isolation auto falls back to plain)")
-    return "plain"
-
-
-def scrubbed_env(req: RunRequest, home: str, meta: str, tmp: str) -> dict[str, str]:
-    """Nothing of the grader's environment but a minimal PATH: no secrets, no PYTHONHOME."""
-    env = {
-        "PATH": "/usr/local/bin:/usr/bin:/bin",
-        "HOME": home,
-        "TMPDIR": tmp,
-        "LANG": "C.UTF-8",
-        "LC_ALL": "C.UTF-8",
-        "PYTHONUNBUFFERED": "1",
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "PYTHONIOENCODING": "utf-8",
-        "MPGRADE_TRACE": f"{meta}/trace.jsonl",
-        "MPGRADE_META": meta,
-    }
-    env["PYTHONPATH"] = os.pathsep.join((*req.pythonpath, *interpreter.library_dirs()))
-    env.update(req.env)
-    return env
-
-
 def run(req: RunRequest) -> RunResult:
     """Run ``req.script`` as an untrusted process tree under ``req.limits``; see the package doc."""
-    backend = choose_backend(req.isolation)
+    backend = choose(req.isolation)
     if req.script not in req.files:
         raise ValueError(f"script {req.script!r} is not one of the files")
-    uid = None
-    if backend == "plain":
-        uid = plain.run_uid(interpreter.interpreter(), req.pythonpath)
+    uid = backend.student_uid(interpreter.interpreter(), req.pythonpath)
     with scratch_dir(req.files) as scratch:
         if uid is not None:
             scratch.give_to(uid)
@@ -94,14 +54,14 @@ def run(req: RunRequest) -> RunResult:
 class _Run:
     """State of one run; ``execute`` is the whole life cycle."""
 
-    def __init__(self, req: RunRequest, backend: str, top: Path, uid: int | None = None) -> None:
+    def __init__(self, req: RunRequest, backend: Backend, top: Path, uid: int | None = None) -> None:
         self.req = req
         self.uid = uid
         self.limits = req.limits
         self.backend = backend
         self.work, self.meta = str(top / "work"), str(top / "meta")
         self.wake = threading.Event()
-        self.wrapper_depth = bwrap.WRAPPER_DEPTH if backend == "bwrap" else 0
+        self.wrapper_depth = backend.wrapper_depth
         layout = detect()
         mb = 1024 * 1024
         self.cgroup = RunCgroup.create(
@@ -130,31 +90,19 @@ class _Run:
     def _student_alive(self) -> list[ProcInfo]:
         return [p for p in self.observer.alive() if self.observer.depth(p) >= self.wrapper_depth]
 
-    def _command(self) -> tuple[list[str], dict[str, str]]:
-        python = interpreter.interpreter()
-        if self.backend == "bwrap":
-            env = scrubbed_env(self.req, bwrap.SANDBOX_WORK, bwrap.SANDBOX_META, "/tmp")
-            inner = plain.command(python, f"{bwrap.SANDBOX_WORK}/{self.req.script}")
-            ro_dirs = (*self.req.pythonpath, *interpreter.library_dirs())
-            argv = bwrap.command(inner, self.work, self.meta, env, ro_dirs)
-            return argv, {"PATH": env["PATH"]}
-        tmp = str(Path(self.work).parent / "tmp")
-        env = scrubbed_env(self.req, self.work, self.meta, tmp)
-        return plain.command(python, os.path.join(self.work, self.req.script)), env
-
     # -- life cycle
 
     def execute(self) -> RunResult:
         plain.make_subreaper()
-        argv, env = self._command()
+        launch = self.backend.launch(self.req, self.work, self.meta, interpreter.interpreter())
         cg_files = self.cgroup.procs_files() if self.cgroup else []
         capture = Capture(self.limits.output_bytes, on_exceed=self.wake.set)
         started = time.monotonic()
         try:
             proc = subprocess.Popen(
-                argv,
+                launch.argv,
                 cwd=self.work,
-                env=env,
+                env=launch.env,
                 stdin=subprocess.DEVNULL if self.req.stdin is None else subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
@@ -294,9 +242,9 @@ class _Run:
         observed = self.observer.snapshot(self.wrapper_depth)
         student = [p for p in self.observer.members() if self.observer.depth(p) >= self.wrapper_depth]
         root_code = student[0].exit_code if student else None
-        if self.backend == "bwrap" and root_code is None and status is not None and status > 128:
-            root_code = 128 - status  # bwrap reports death by signal N as 128+N
-        exit_code = (root_code if root_code is not None else status) if verdict is None else None
+        if root_code is None and status is not None:
+            root_code = self.backend.exit_code(status)
+        exit_code = root_code if verdict is None else None
         stderr = capture.text("stderr")
         verdict = self._classify(verdict, exit_code, stderr, student, oom)
         trace = read_untrusted(os.path.join(self.meta, "trace.jsonl"), MAX_TRACE_BYTES)
@@ -314,7 +262,8 @@ class _Run:
             observed=observed,
             observer=self.observer.kind,
             trace_lines=tuple(trace.decode("utf-8", "replace").splitlines()[:MAX_TRACE_LINES]),
-            backend=self.backend,
+            backend=self.backend.name,
+            pid_namespace=self.backend.pid_namespace,
             leftover_processes=leftover,
             student_uid=self.uid,
         )
