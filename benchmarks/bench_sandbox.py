@@ -47,7 +47,7 @@ def main() -> None:
         floor = _time(lambda: subprocess.run([sys.executable, script], check=True,
                                              capture_output=True), n)
     print(f"{'python answer.py':<24} {floor:8.1f} ms   1.00x")
-    backends = ["plain"] + (["bwrap"] if caps.bwrap_usable else [])
+    backends = ["plain"] + (["bwrap"] if caps.usable("bwrap") else [])
     for backend in backends:
         req = RunRequest({"answer.py": ANSWER}, "answer.py", isolation=backend)
         ms = _time(lambda req=req: run(req), n)
