@@ -14,6 +14,7 @@ the sandbox's pid namespace, command line) and the exits they learnt of.
 from __future__ import annotations
 
 import os
+import select
 import shutil
 import socket
 import struct
@@ -235,17 +236,27 @@ class ProcConnectorObserver(Observer):
     def __init__(self, on_change: Callable[[], None] | None = None) -> None:
         super().__init__(on_change)
         self.sock = open_connector()
+        self.sock.setblocking(False)
+        # A byte on this pipe ends the thread's wait at once: a run's clean-up does not
+        # wait out a receive timeout.
+        self._wake_r, self._wake_w = os.pipe()
 
     def stop(self) -> None:
+        self._stop.set()
+        os.write(self._wake_w, b"x")
         super().stop()
         self.sock.close()
+        os.close(self._wake_r)
+        os.close(self._wake_w)
 
     def _loop(self) -> None:
-        self.sock.settimeout(0.01)
         while not self._stop.is_set():
+            ready, _, _ = select.select([self.sock, self._wake_r], [], [])
+            if self._wake_r in ready:
+                return
             try:
                 data = self.sock.recv(65536)
-            except TimeoutError:
+            except BlockingIOError:
                 continue
             except OSError:  # ENOBUFS: the kernel dropped events; catch up from /proc
                 self._rescan()

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from mpgrade.model import RunRequest, RunResult
-from mpgrade.sandbox import interpreter, plain
+from mpgrade.sandbox import interpreter, plain, spawn
 from mpgrade.sandbox.backends import Backend, choose
 from mpgrade.sandbox.capture import Capture
 from mpgrade.sandbox.cgroup import RunCgroup, detect
@@ -99,16 +99,15 @@ class _Run:
         capture = Capture(self.limits.output_bytes, on_exceed=self.wake.set)
         started = time.monotonic()
         try:
-            proc = subprocess.Popen(
+            proc = spawn.start(
                 launch.argv,
                 cwd=self.work,
                 env=launch.env,
                 stdin=subprocess.DEVNULL if self.req.stdin is None else subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                start_new_session=True,
-                close_fds=True,
-                preexec_fn=plain.preexec(self.limits, cg_files, self.wrapper_depth, self.uid),
+                limits=self.limits,
+                cgroup_procs=cg_files,
+                extra_processes=self.wrapper_depth,
+                uid=self.uid,
             )
         except BaseException:
             self.observer.stop()
