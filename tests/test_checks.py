@@ -594,6 +594,34 @@ RuntimeError:
                         "current process has finished its bootstrapping phase.")
 
 
+def test_an_executors_unrecorded_tasks_leave_result_checks_not_applicable() -> None:
+    code = """
+    from concurrent.futures import ProcessPoolExecutor
+    if __name__ == "__main__":
+        with ProcessPoolExecutor(2) as ex:
+            print(list(ex.map(abs, [1, -2])))
+    """
+    ctx = make_ctx(code, processes=(MAIN, worker(201), worker(202)), lines=out(100, "[1, 2]"))
+    said = {cid: grade(cid, ctx) for cid in ("pool.results_correct", "output.results_printed")}
+    assert not any(r.applicable for r in said.values())
+    assert said["pool.results_correct"].message.endswith("tasks are not recorded, so they were not checked.")
+    assert said["output.results_printed"].message.endswith("so their printing was not checked.")
+
+
+def test_no_pool_and_no_child_name_what_stopped_the_run_first() -> None:
+    stopped = make_ctx("import multiprocessing\nwhile True:\n    pass\n", exit_code=None,
+                       limit="time_limit")
+    assert grade("pool.used", stopped).message == (
+        "No Pool was seen: your program did not finish within the time limit and was stopped.")
+    assert grade("process.started", stopped).message == (
+        "No child process was seen: your program did not finish within the time limit and was stopped.")
+    raised = make_ctx("import multiprocessing\n\nprint(x)\n", stderr=TRACEBACK, exit_code=1)
+    assert grade("pool.used", raised).message == (
+        "No Pool did any work because your code raised `NameError: name 'x' is not defined` on line 3.")
+    assert grade("process.started", raised).message.startswith(
+        "No child process ran because your code raised `NameError")
+
+
 def test_pool_that_raised_names_the_error_in_its_checks() -> None:
     code = """
     import multiprocessing

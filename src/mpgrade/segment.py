@@ -42,6 +42,7 @@ from typing import NamedTuple
 from mpgrade.magics import neutralise
 from mpgrade.model import Answer, Attribution, Cell, Question, Segmentation, Submission
 from mpgrade.textcode import code_regions, is_prose, looks_like_code
+from mpgrade.untrusted import call_name
 
 __all__ = ["context_for", "segment"]
 
@@ -856,7 +857,7 @@ class _Walker(ast.NodeVisitor):
             super().generic_visit(node)
 
     def visit_ClassDef(self, node: ast.ClassDef) -> None:
-        if any(_name(b) in self.subclasses for b in node.bases):
+        if any(call_name(b) in self.subclasses for b in node.bases):
             self.subclasses.add(node.name)
         self.generic_visit(node)
 
@@ -877,7 +878,7 @@ class _Walker(ast.NodeVisitor):
         self._loop(node, 4)
 
     def visit_Call(self, node: ast.Call) -> None:
-        name = _name(node.func)
+        name = call_name(node)
         if name in self.subclasses:
             self.processes += self.times
         elif name == "Thread":
@@ -893,19 +894,11 @@ class _Walker(ast.NodeVisitor):
         self.generic_visit(node)
 
 
-def _name(node: ast.AST) -> str:
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        return node.attr
-    return ""
-
-
 def _length(node: ast.AST) -> int:
     """How many times a loop over ``node`` runs, when it is plain; else 4 ("several")."""
     if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
         return max(1, len(node.elts))
-    if isinstance(node, ast.Call) and _name(node.func) == "range":
+    if isinstance(node, ast.Call) and call_name(node) == "range":
         values = [a.value for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, int)]
         if len(values) == len(node.args) == 1:
             return max(1, min(values[0], 1000))

@@ -1,4 +1,4 @@
-"""Total, bounded handling of text the student controls: parsing it and printing it.
+"""Total, bounded handling of text the student controls: parsing it, naming its calls, printing it.
 
 Student code and files reach the grader as notebook JSON, Python source, trace events,
 stack dumps and file names. Each of these can be shaped to crash a naive reader:
@@ -105,6 +105,19 @@ def compile_python(source: str, filename: str = "<unknown>") -> None:
         compile(tree, filename, "exec", dont_inherit=True)
     except (RecursionError, MemoryError):
         raise _too_complex("the code") from None
+
+
+def call_name(node: ast.AST) -> str:
+    """The name a call or a callee in a parsed tree ends in, whatever the tree: both
+    ``multiprocessing.Pool(4)`` and ``multiprocessing.Pool`` -> "Pool"; "" for anything
+    else (``f()()``, ``items[0]()``)."""
+    if isinstance(node, ast.Call):
+        node = node.func
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    return ""
 
 
 def line_number(digits: str, limit: int = 10_000_000) -> int | None:

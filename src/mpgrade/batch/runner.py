@@ -18,7 +18,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -230,30 +230,27 @@ class LocalExecutor:
         worker.proc.wait()
 
 
-@contextmanager
-def sigterm_interrupts() -> Iterator[None]:
+def sigterm_interrupts() -> AbstractContextManager[None]:
     """SIGTERM (a CI timeout, ``kill``) stops a batch as Ctrl-C does: workers and trees included."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    return _handling(signal.SIGTERM, signal.default_int_handler)
+
+
+def no_interrupts() -> AbstractContextManager[None]:
+    """A second Ctrl-C while workers are stopped or gradebooks written must not leave a mess."""
+    return _handling(signal.SIGINT, signal.SIG_IGN)
 
 
 @contextmanager
-def no_interrupts() -> Iterator[None]:
-    """A second Ctrl-C while workers are stopped or gradebooks written must not leave a mess."""
+def _handling(signum: signal.Signals, handler: Callable[..., object] | signal.Handlers) -> Iterator[None]:
+    """``handler`` for ``signum`` while the block runs; only the main thread may set one."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    previous = signal.signal(signum, handler)
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        signal.signal(signum, previous)
 
 
 def _last_line(log: Path) -> str:

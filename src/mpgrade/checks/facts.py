@@ -155,8 +155,6 @@ def exception_sentence(ctx: CheckContext) -> str:
     return f"raised `{exc.text}`" + (f" on {where}" if where else "")
 
 
-
-
 def run_problem(ctx: CheckContext) -> str:
     """Why the run did not end cleanly, as a clause ("your code raised ..."); "" when it did."""
     run = ctx.run
@@ -170,3 +168,14 @@ def run_problem(ctx: CheckContext) -> str:
             return f"your code {raised}"
         return f"your program {exit_phrase(run.exit_code)}"
     return ""
+
+
+def not_seen(ctx: CheckContext, subject: str, happened: str) -> str:
+    """Why ``subject`` was missing when the run explains it, the exception it raised first:
+    "No Pool did any work because your code raised ..." or "No Pool was seen: your program
+    ..."; "" when the run ended cleanly."""
+    raised = exception_sentence(ctx)
+    if raised:
+        return f"{subject} {happened} because your code {raised}."
+    problem = run_problem(ctx)
+    return f"{subject} was seen: {problem}." if problem else ""

@@ -18,8 +18,8 @@ from mpgrade.checks.facts import (
     student_frame,
     student_line,
 )
-from mpgrade.checks.pool import executor_workers, no_task_reason
-from mpgrade.checks.registry import NoParams, Outcome, check, not_applicable
+from mpgrade.checks.pool import without_tasks
+from mpgrade.checks.registry import NoParams, Outcome, check
 from mpgrade.model import CheckContext
 
 
@@ -88,11 +88,9 @@ def _shown(value: str, stdout: str) -> bool:
 @check("output.results_printed", params=PrintedParams, tags=("output", "pool"))
 def results_printed(ctx: CheckContext, params: PrintedParams) -> Outcome:
     """The values the pool computed appear in the program's real stdout."""
-    if not ctx.trace.tasks:
-        if executor_workers(ctx):
-            return not_applicable("The results of a ProcessPoolExecutor's tasks are not recorded, "
-                                  "so their printing was not checked.")
-        return Outcome(False, no_task_reason(ctx))
+    missing = without_tasks(ctx, "their printing was not checked")
+    if missing is not None:
+        return missing
     workers = {t.worker_pid for t in ctx.trace.tasks}
     said = [ln.text for ln in ctx.trace.lines if ln.stream == "stdout" and ln.pid in workers]
     if params.by_workers and said:

@@ -19,6 +19,7 @@ from mpgrade.checks.facts import (
     is_number,
     literal,
     main_pids,
+    not_seen,
     numbers_in,
     run_problem,
     short,
@@ -70,13 +71,18 @@ _EXECUTOR_NOTE = ("You used `concurrent.futures.ProcessPoolExecutor`, which coun
 
 
 def _no_pool_reason(ctx: CheckContext) -> str:
-    raised = exception_sentence(ctx)
-    if raised:
-        return f"No Pool did any work because your code {raised}."
-    problem = run_problem(ctx)
-    if problem:
-        return f"No Pool was seen: {problem}."
-    return f"No multiprocessing Pool was created: use {_USE}."
+    return not_seen(ctx, "No Pool", "did any work") or f"No multiprocessing Pool was created: use {_USE}."
+
+
+def without_tasks(ctx: CheckContext, unchecked: str) -> Outcome | None:
+    """The outcome of a check on task results when no task was recorded, None when some
+    were: a ProcessPoolExecutor's tasks never are, so ``unchecked`` says what was not checked."""
+    if ctx.trace.tasks:
+        return None
+    if executor_workers(ctx):
+        return not_applicable(f"The results of a ProcessPoolExecutor's tasks are not recorded, "
+                              f"so {unchecked}.")
+    return Outcome(False, no_task_reason(ctx))
 
 
 def no_task_reason(ctx: CheckContext) -> str:
@@ -185,11 +191,9 @@ def _printed_by(ctx: CheckContext, pid: int, value: object) -> bool:
 @check("pool.results_correct", params=ResultsParams)
 def results_correct(ctx: CheckContext, params: ResultsParams) -> Outcome:
     """The pool's function computed squares or cubes, as `expect` or the function's name asks."""
-    if not ctx.trace.tasks:
-        if executor_workers(ctx):
-            return not_applicable("The results of a ProcessPoolExecutor's tasks are not recorded, "
-                                  "so they were not checked.")
-        return Outcome(False, no_task_reason(ctx))
+    missing = without_tasks(ctx, "they were not checked")
+    if missing is not None:
+        return missing
     patterns = [pattern for _, pattern, _ in _EXPECT.values()]
     if params.expect != "by_name":
         patterns = [_EXPECT[params.expect][1]]

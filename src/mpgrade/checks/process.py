@@ -19,10 +19,10 @@ from mpgrade.checks.facts import (
     exit_phrase,
     last_exception,
     main_pids,
+    not_seen,
     number_word,
     numbers_in,
     quote,
-    run_problem,
     short,
     stdout_of,
     target_name,
@@ -73,12 +73,9 @@ def no_child_reason(ctx: CheckContext) -> str:
             "one Python process and shares its GIL. Use `multiprocessing.Process` instead, "
             "with the same target and args."
         )
-    raised = exception_sentence(ctx)
-    if raised:
-        return f"No child process ran because your code {raised}."
-    problem = run_problem(ctx)
-    if problem:
-        return f"No child process was seen: {problem}."
+    stopped = not_seen(ctx, "No child process", "ran")
+    if stopped:
+        return stopped
     if code is not None and static.calls(code, "Process") and not static.calls(code, "start"):
         call = static.calls(code, "Process")[0]
         return f"You created a Process on {code.where(call)} but never called `.start()` on it, so it never ran."

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from mpgrade.checks.facts import student_line
 from mpgrade.model import CheckContext
-from mpgrade.untrusted import parse_python
+from mpgrade.untrusted import call_name, parse_python
 
 POOL_METHODS = frozenset(
     {"map", "map_async", "starmap", "starmap_async", "imap", "imap_unordered", "apply", "apply_async"}
@@ -71,17 +71,6 @@ def parse(ctx: CheckContext) -> Code | None:
         return Code(ctx, parse_python(code), code, None)
     except SyntaxError:
         return None
-
-
-def call_name(node: ast.AST) -> str:
-    """``multiprocessing.Pool(4)`` -> "Pool"; ``p.start()`` -> "start"."""
-    if isinstance(node, ast.Call):
-        node = node.func
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        return node.attr
-    return ""
 
 
 def receiver(call: ast.Call) -> str:
