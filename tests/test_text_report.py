@@ -111,6 +111,14 @@ def test_plain_makes_controls_visible_and_keeps_text() -> None:
     assert plain("[/bold] ünïcödé") == "[/bold] ünïcödé"
 
 
+def test_plain_replaces_lone_surrogates_as_every_reader_of_student_text_does() -> None:
+    from mpgrade.untrusted import clean_text
+
+    name = "caf\udce9.py"  # os.fsdecode of a Latin-1 file name
+    assert plain(name) == clean_text(name) == "caf\\xe9.py"
+    assert plain("\ud800\x1b") == "\ufffd␛"
+
+
 def test_syntax_error_shows_the_line_with_a_caret(make_notebook) -> None:
     path: Path = make_notebook(code={"Q3": "import multiprocessing\n\ndef greet(:\n    print('hi')\n"})
     proc = run_cli("check", str(path), "-q", "Q3", env={"COLUMNS": "80"})

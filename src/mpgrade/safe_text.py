@@ -5,16 +5,19 @@ file names of a submission reach the terminal, Markdown, CSV and logs. Raw, an e
 sequence there can clear the screen, write to the reader's clipboard (OSC 52) or paint
 a fake "10 / 10 PASSED"; a lone surrogate makes the output invalid UTF-8. Every
 plain-text renderer passes such text through ``plain`` once, here, so the rule is the
-same everywhere: control characters become visible symbols, never act.
+same everywhere: control characters become visible symbols, never act, and lone
+surrogates are replaced as ``untrusted.clean_text`` replaces them everywhere else.
 """
 
 from __future__ import annotations
 
 import re
 
-# C0 controls but tab and newline, DEL, C1 controls, bidirectional overrides and
-# isolates (which reorder what the reader sees), and lone surrogates.
-_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+from mpgrade.untrusted import clean_text
+
+# C0 controls but tab and newline, DEL, C1 controls, and bidirectional overrides and
+# isolates (which reorder what the reader sees).
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 def _visible(match: re.Match[str]) -> str:
@@ -28,5 +31,6 @@ def _visible(match: re.Match[str]) -> str:
 
 
 def plain(text: object) -> str:
-    """``text`` with every control character replaced by a visible, inert symbol."""
-    return _UNSAFE.sub(_visible, str(text))
+    """``text`` with every control character replaced by a visible, inert symbol (and lone
+    surrogates by ``clean_text``): safe to print anywhere."""
+    return _UNSAFE.sub(_visible, clean_text(str(text)))
