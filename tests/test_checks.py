@@ -656,13 +656,31 @@ def test_checks_carry_declared_parameters_and_tags() -> None:
     assert [s.id for s in tagged("pool", specs)] == ["output.results_printed"]
 
 
-def test_cli_lists_each_checks_parameters() -> None:
+def test_cli_lists_each_checks_parameters_as_an_exercise_file_spells_them() -> None:
     from conftest import run_cli
 
     listing = run_cli("checks").stdout
-    assert "pool: 'count' | 'note' | 'no' = 'count'" in listing
-    assert "expect: 'square' | 'cube' | 'by_name' = 'square'" in listing
-    assert "requires: list of str = ()" in listing
+    assert "pool: \"count\" | \"note\" | \"no\" = \"count\"" in listing
+    assert "expect: \"square\" | \"cube\" | \"by_name\" = \"square\"" in listing
+    assert "clean_exit: bool = true" in listing and "requires: list of str = []" in listing
+    assert "`with_target`: only children given a function to run count" in " ".join(listing.split())
+
+
+def test_the_docs_table_of_checks_is_what_mpgrade_checks_prints() -> None:
+    """docs/writing-exercises.md shows the declarations, not a copy that can drift from them."""
+    import re
+    from pathlib import Path
+
+    from conftest import run_cli
+
+    doc = (Path(__file__).parents[1] / "docs" / "writing-exercises.md").read_text()
+    block = re.search(r"<!-- begin: the output of `mpgrade checks --format markdown`[^\n]*-->\n"
+                      r"(.*?)<!-- end: the output of `mpgrade checks --format markdown` -->", doc, re.S)
+    assert block, "the markers of the generated table are missing"
+    printed = run_cli("checks", "--format", "markdown")
+    assert printed.returncode == 0, printed.stderr
+    assert block.group(1) == printed.stdout, "run `mpgrade checks --format markdown` and paste it"
+    assert "| `process.started` |" in printed.stdout and "| `run.completed` |" in printed.stdout
 
 
 def test_a_required_check_that_failed_gates_the_points_of_its_dependants() -> None:

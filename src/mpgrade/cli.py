@@ -82,7 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="encoding of the gradebook CSVs (default utf-8-sig: UTF-8 with a BOM)")
 
     sub.add_parser("list", help="list the exercise sets mpgrade knows")
-    sub.add_parser("checks", help="list the built-in check ids")
+    checks = sub.add_parser("checks", help="list the built-in checks and their parameters")
+    checks.add_argument("--format", choices=("text", "markdown"), default="text",
+                        help="markdown: the table of docs/writing-exercises.md")
     sub.add_parser("doctor", help="what this machine supports (isolation, limits)")
     sub.add_parser("schema", help="print the JSON Schema of the result")
 

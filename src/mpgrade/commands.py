@@ -250,17 +250,9 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_checks(args: argparse.Namespace) -> int:
-    from mpgrade.checks import declared_checks
-    from mpgrade.checks.registry import common_params, describe_params
+    from mpgrade.checks.registry import listing
 
-    for cid, decl in declared_checks().items():
-        print(f"{cid:32} {decl.description}")
-        print(f"{'':32}   tags: {', '.join(decl.tags)}")
-        for line in describe_params(decl):
-            print(f"{'':32}   {line}")
-    print("\nEvery check also takes:")
-    for line in common_params():
-        print(f"  {line}")
+    print(listing(args.format), end="")
     return ExitCode.OK
 
 

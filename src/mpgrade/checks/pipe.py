@@ -45,7 +45,7 @@ def _channel_report(channel: str, msgs: list[Message]) -> tuple[bool, str]:
 
 @check("pipe.order")
 def order(ctx: CheckContext, params: NoParams) -> Outcome:
-    """Messages over each Pipe/Queue were received as a prefix of what was sent, in order."""
+    """Messages over each Pipe/Queue were received as a prefix of what was sent, in order (when one is used)."""
     channels: dict[str, list[Message]] = {}
     for m in ctx.trace.messages:
         channels.setdefault(m.channel, []).append(m)

@@ -33,9 +33,10 @@ from mpgrade.model import CheckContext, ProcessInfo
 
 @dataclass(frozen=True)
 class StartedParams:
-    """``min`` children; ``pool``: whether Pool workers count instead ("count"), count with a
-    note that a Process was asked for ("note"), or not ("no"); ``with_target``: only children
-    given a function to run count (``target=f()`` hands the child None)."""
+    """``min``: how many children must have run; ``pool``: whether Pool workers count
+    instead ("count"), count with a note that a Process was asked for ("note"), or not
+    ("no"); ``with_target``: only children given a function to run count (``target=f()``
+    hands the child None)."""
 
     min: int = 1
     pool: Literal["count", "note", "no"] = "count"
@@ -54,6 +55,8 @@ class TargetParams:
 
 @dataclass(frozen=True)
 class MinParams:
+    """``min``: how many child processes must do so."""
+
     min: int = 1
 
 _HOW = (

@@ -14,7 +14,9 @@ import dataclasses
 import hashlib
 import importlib.util
 import inspect
+import json
 import sys
+import textwrap
 import types
 import typing
 from collections.abc import Callable
@@ -48,12 +50,13 @@ def not_applicable(message: str) -> Outcome:
 
 @dataclass(frozen=True)
 class Common:
-    """Parameters every check takes; the scorer, not the check, acts on them.
+    """Parameters of every check, acted on by the scorer rather than by the check.
 
     ``requires``: ids of checks of the same question that must pass before this one pays
-    (a run that completed is worth nothing when no process started). ``optional_code``: no
-    code is not a failure, the check does not apply. ``on_fail = "note"``: a failure is
-    reported as a note and costs nothing (optional example code).
+    (a run that completed is worth nothing when no process started). ``optional_code =
+    true``: an answer without code makes the check not applicable instead of failing it.
+    ``on_fail = "note"``: a failure is shown as a note and costs nothing (optional example
+    code).
     """
 
     requires: tuple[str, ...] = ()
@@ -141,15 +144,75 @@ def tagged(tag: str, specs: tuple[CheckSpec, ...]) -> tuple[CheckSpec, ...]:
     return tuple(s for s in specs if (d := _lookup(s)) is not None and tag in d.tags)
 
 
-def describe_params(decl: Declared) -> list[str]:
-    """"min: int = 1" lines for ``mpgrade checks``, from the declaration itself."""
-    hints = typing.get_type_hints(decl.params)
-    return [f"{f.name}: {_type_name(hints[f.name])} = {_default(f)!r}" for f in dataclasses.fields(decl.params)]
+def listing(fmt: Literal["text", "markdown"] = "text") -> str:
+    """What ``mpgrade checks`` prints, read from the declarations: each built-in check's id,
+    description, tags and parameters (spelled as an exercise file writes them, explained by
+    their dataclass's docstring), then the parameters every check takes. The Markdown is
+    the table of docs/writing-exercises.md."""
+    checks = tuple(declared_checks().values())
+    return _markdown(checks) if fmt == "markdown" else _text(checks)
 
 
-def common_params() -> list[str]:
-    hints = typing.get_type_hints(Common)
-    return [f"{f.name}: {_type_name(hints[f.name])} = {_default(f)!r}" for f in dataclasses.fields(Common)]
+def _text(checks: tuple[Declared, ...]) -> str:
+    def explained(params: type, indent: int) -> list[str]:
+        return textwrap.wrap(_meaning(params), 100, initial_indent=" " * indent,
+                             subsequent_indent=" " * indent)
+
+    out = []
+    for d in checks:
+        out += [f"{d.id:32} {d.description}", f"{'':35}tags: {', '.join(d.tags)}"]
+        out += [f"{'':35}{line}" for line in _param_lines(d.params)] + explained(d.params, 35)
+    out += ["", "Every check also takes:", *(f"  {line}" for line in _param_lines(Common))]
+    return "\n".join([*out, *explained(Common, 2), ""])
+
+
+def _markdown(checks: tuple[Declared, ...]) -> str:
+    out = ["| check | what it checks | tags | parameters |", "| --- | --- | --- | --- |"]
+    for d in checks:
+        params = [f"`{_cell(line)}`" for line in _param_lines(d.params)]
+        if _meaning(d.params):
+            params.append(_cell(_meaning(d.params)))
+        out.append(f"| `{d.id}` | {_cell(d.description)} | {', '.join(d.tags)} | {'<br>'.join(params)} |")
+    out += ["", "Every check also takes:", "", *(f"- `{line}`" for line in _param_lines(Common))]
+    return "\n".join([*out, "", _meaning(Common), ""])
+
+
+def _param_lines(params: type) -> list[str]:
+    """"min: int = 1" per field, "name: str (required)" without a default."""
+    hints = typing.get_type_hints(params)
+    lines = []
+    for f in dataclasses.fields(params):
+        default = _default(f)
+        value = "(required)" if default is _REQUIRED else f"= {_toml(default)}"
+        lines.append(f"{f.name}: {_type_name(hints[f.name])} {value}")
+    return lines
+
+
+def _meaning(params: type) -> str:
+    """The parameter dataclass's docstring on one line ("" for one without fields or a
+    docstring of its own: a dataclass makes up its signature as one)."""
+    doc = params.__doc__ or ""
+    if not dataclasses.fields(params) or doc.startswith(f"{params.__name__}("):
+        return ""
+    return " ".join(doc.split()).replace("``", "`")
+
+
+def _cell(text: str) -> str:
+    return " ".join(text.split()).replace("|", "\\|")
+
+
+def _toml(value: object) -> str:
+    """A value as an exercise file spells it: ``false``, ``"count"``, ``[]``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, (tuple, list)):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    return repr(value)
+
+
+_REQUIRED = object()
 
 
 def _default(f: dataclasses.Field) -> object:
@@ -157,13 +220,13 @@ def _default(f: dataclasses.Field) -> object:
         return f.default
     if f.default_factory is not dataclasses.MISSING:
         return f.default_factory()
-    return "(required)"
+    return _REQUIRED
 
 
 def _type_name(kind: object) -> str:
     origin = typing.get_origin(kind)
     if origin is Literal:
-        return " | ".join(repr(a) for a in typing.get_args(kind))
+        return " | ".join(_toml(a) for a in typing.get_args(kind))
     if origin in (tuple, list):
         return f"list of {_type_name(typing.get_args(kind)[0])}"
     if origin in (typing.Union, types.UnionType):
@@ -188,7 +251,7 @@ def _build(cls: type, values: dict) -> object:
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     for name, f in fields.items():
-        if name not in values and _default(f) == "(required)":
+        if name not in values and _default(f) is _REQUIRED:
             raise ParamError(name, f"missing required parameter '{name}'")
     return cls(**{k: _coerce(k, v, hints[k]) for k, v in values.items()})
 
