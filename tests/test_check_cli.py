@@ -89,6 +89,27 @@ def test_forged_trace_and_json_do_not_raise_the_grade(make_notebook) -> None:
     assert any("malformed" in reason for reason in q3["run"].get("rejected", ())), q3["run"]
 
 
+def test_staff_hear_of_forged_trace_claims_but_not_of_the_probes_own_cap(make_notebook) -> None:
+    loud = CODE["Q3"].replace('    print("hello from the child process")\n',
+                              '    for i in range(6000):\n        print("hello from the child process", i)\n')
+    forged = CODE["Q3"].replace("    p.join()\n", "    p.join()\n"
+                                "    import os\n"
+                                "    with open(os.environ['MPGRADE_TRACE'], 'a') as f:\n"
+                                "        f.write('{not json\\n')\n")
+    path = make_notebook(code={"Q3": loud})
+    _, result = check_json(path, "-q", "Q3")
+    q3 = by_id(result)["Q3"]
+    assert q3["status"] == "passed" and q3["run"]["capped"] == ["stdout"]
+    assert "rejected" not in q3["run"]
+    assert "For staff" not in run_cli("check", str(path), "-q", "Q3").stdout
+    path = make_notebook("forged.ipynb", code={"Q3": forged})
+    _, result = check_json(path, "-q", "Q3")
+    q3 = by_id(result)["Q3"]
+    assert q3["status"] == "passed" and q3["run"]["rejected"] == ["malformed: not JSON (1 line)"]
+    shown = " ".join(run_cli("check", str(path), "-q", "Q3").stdout.split())
+    assert "For staff: the grader discarded trace events" in shown and "malformed: not JSON" in shown
+
+
 def test_threads_instead_of_processes_fail(make_notebook) -> None:
     threads = """import threading
 

@@ -713,3 +713,19 @@ def test_rejected_trace_claims_reach_staff_in_one_bounded_line(report: Report) -
         assert "\x1b" not in out and "␛[2J" in out, fmt
     assert "<img" not in outputs["html"] and "<img" not in outputs["markdown"]
     assert len(outputs["markdown"].split("For staff:")[1].splitlines()[0]) < 500
+
+
+def test_what_the_probe_stopped_recording_is_in_the_json_but_no_staff_line(report: Report) -> None:
+    """A passing answer that prints a lot reaches the probe's own cap: not a forgery to report."""
+    q3 = report.questions[2]
+    assert q3.status == "passed"
+    run = replace(q3.run, trace=replace(q3.run.trace, capped=("stdout",)))
+    busy = replace(report, questions=(replace(q3, run=run),))
+    obj = to_json(busy)
+    validate_json(obj)
+    assert obj["questions"][0]["run"]["capped"] == ["stdout"]
+    assert "rejected" not in obj["questions"][0]["run"]
+    from mpgrade.report.text import render_text
+
+    for out in (render_text(busy, color=False, width=400), render(busy, "markdown"), render(busy, "html")):
+        assert "For staff" not in out and "forgery" not in out

@@ -372,6 +372,9 @@ class Trace:
     messages: tuple[Message, ...] = ()
     threads_started: int = 0
     rejected: tuple[str, ...] = ()  # why events were discarded (unconfirmed, malformed)
+    # What the probe itself stopped recording at its per-process cap ("stdout", "task"): an
+    # honest program that prints a lot reaches it, so it is no rejected claim.
+    capped: tuple[str, ...] = ()
     # Sends/recvs that raised (EOFError at the end of a pipe, BrokenPipeError): kept out of
     # ``messages`` so that message order checks only see values that really travelled.
     channel_errors: tuple[Message, ...] = ()

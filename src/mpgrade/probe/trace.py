@@ -4,7 +4,8 @@ The trace file is written by code running next to the student's: anything in it 
 forged. So every line is validated field by field, every process the probe claims is
 matched with a process the supervisor saw itself (``RunResult.observed``), and every
 printed line must appear in the supervisor's own capture of stdout/stderr. What fails is
-dropped and explained, briefly, in ``Trace.rejected``.
+dropped and explained, briefly, in ``Trace.rejected``. What the probe stopped recording at
+its own cap is no claim: it is said apart, in ``Trace.capped``.
 
 Confirming a claimed process:
   * by pid: it matches an observed ``pid`` or ``ns_pid`` (pid inside bwrap's namespace);
@@ -40,7 +41,8 @@ from mpgrade.untrusted import clean_strings
 
 MAX_LINES = 200_000  # more than any honest run writes (the probe caps itself per process)
 MAX_LINE_CHARS = 16_384  # the probe writes lines under 4 KB
-_LISTED = 20  # individual reasons listed in ``rejected`` before they are only counted
+_LISTED = 20  # individual reasons listed in ``rejected`` (and kinds in ``capped``)
+_CAP_NAME = 40  # a capped kind is an event kind or a stream name
 _MAX_PID = 2**31
 
 _STREAMS = {"stdout", "stderr"}
@@ -446,9 +448,7 @@ def parse_trace(run: RunResult) -> Trace:
     lines = _lines(events, run, rejects, rel)
     pools, tasks = _pools(events, procs, rel, rejects)
     messages, errors = _messages(events, rel, rejects)
-    for e in events:
-        if e["e"] == "cap":
-            rejects.count(f"probe stopped recording '{e['what']}' events of a process at its cap")
+    capped = tuple(dict.fromkeys(e["what"][:_CAP_NAME] for e in events if e["e"] == "cap"))
 
     return Trace(
         start_method=_start_method(events, procs, root),
@@ -459,5 +459,6 @@ def parse_trace(run: RunResult) -> Trace:
         messages=messages,
         threads_started=sum(1 for e in events if e["e"] == "thread"),
         rejected=rejects.result(),
+        capped=capped[:_LISTED],
         channel_errors=errors,
     )

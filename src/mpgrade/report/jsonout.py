@@ -243,6 +243,8 @@ def _run(run: RunSummary) -> dict[str, Any]:
     }
     if trace.rejected:
         out["rejected"] = [reason[:MESSAGE_LIMIT] for reason in trace.rejected[:REJECTED_LIMIT]]
+    if trace.capped:
+        out["capped"] = list(trace.capped)
     return out
 
 
