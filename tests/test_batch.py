@@ -82,9 +82,7 @@ def mixed(tmp_path_factory: pytest.TempPathFactory, tiny: Assignment) -> tuple[P
         "frank,Frank Fry,frank@uni.edu\n"
     )
     out = base / "out"
-    started = time.monotonic()
     result = _run((folder,), out, tiny, roster=roster)
-    assert time.monotonic() - started < 60
     return folder, out, result
 
 
@@ -136,6 +134,10 @@ def test_per_student_json_and_reports(mixed: tuple[Path, Path, BatchResult]) -> 
     carol = json.loads((out / "results" / "carol.json").read_text())
     q2 = next(q for q in carol["questions"] if q["id"] == "Q2")
     assert q2["status"] == "timeout" and q2["reason"] == "deadlock"
+    # the class's one hang was stopped as a deadlock: no answer waited for the time limit
+    stopped = {(p.stem, q["id"]): q["reason"] for p in (out / "results").glob("*.json")
+               for q in json.loads(p.read_text()).get("questions", []) if q["reason"]}
+    assert stopped == {("carol", "Q2"): "deadlock"}
     erin = json.loads((out / "results" / "erin.json").read_text())
     validate_json(erin)
     assert (erin["status"], erin["score"], erin["student"]) == ("error", None, "erin")
@@ -301,10 +303,8 @@ def test_ctrl_c_keeps_finished_results_and_rerun_completes(tmp_path: Path) -> No
            "--assignment", str(EXERCISE), "--workers", "2"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     records = out / ".mpgrade" / "records"
-    deadline = time.monotonic() + 60
-    while not (records.is_dir() and any(records.glob("*.json"))):
+    while not (records.is_dir() and any(records.glob("*.json"))):  # a hang: pytest's timeout
         assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "no result within 60 s"
         time.sleep(0.05)
     tree = _descendants(proc.pid)
     assert tree, "workers should be running"

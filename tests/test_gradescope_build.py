@@ -320,14 +320,12 @@ def test_kill_mid_run_leaves_valid_results(image: tuple[Path, dict[str, str]]) -
     proc = subprocess.Popen([str(root / "source" / "run_autograder")], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     results = root / "results" / "results.json"
-    deadline = time.monotonic() + 120
-    while True:
+    while True:  # a hang: pytest's timeout
         assert proc.poll() is None, "finished before a question was graded"
         if results.is_file():
             data = json.loads(results.read_text())
             if any(not t["name"].endswith("not graded") for t in data["tests"]):
                 break
-        assert time.monotonic() < deadline
         time.sleep(0.02)
     os.killpg(proc.pid, signal.SIGKILL)  # what a global timeout of Gradescope does
     proc.wait(timeout=10)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import multiprocessing
-import time
 
 import pytest
 from conftest import EXAMPLE, by_id, check_json
@@ -16,18 +15,15 @@ def codes(question: dict) -> list[str]:
 
 
 def test_example_q6_names_the_inherited_write_end_and_the_line() -> None:
-    started = time.monotonic()
     _, result = check_json(PIPE_HANG, "-q", "Q6", "--start-method", "fork")
-    elapsed = time.monotonic() - started
     q6 = by_id(result)["Q6"]
     assert q6["status"] == "timeout" and q6["reason"] == "deadlock"
+    # stopped by the deadlock watcher (every process waiting), not by the time limit
+    assert q6["run"]["reason"] == "deadlock" and q6["run"]["reason_detail"].endswith(": a deadlock.")
     assert "pipe_inherited_write_end" in codes(q6)
     diag = next(d for d in q6["diagnoses"] if d["code"] == "pipe_inherited_write_end")
     assert "line 11" in diag["explanation"] + diag["location"]  # `msg = conn.recv()` in the cell
     assert "write end" in diag["explanation"]
-    # the whole check, interpreter start included, ends within 2 s of the deadlock starting
-    assert q6["run"]["duration_s"] < 2.5, q6["run"]["duration_s"]
-    assert elapsed < 8
     receiver = [s for s in q6["run"]["stacks"] if any("recv" in f["function"] for f in s["frames"])]
     assert receiver and receiver[0]["wait"] == "read"
 
