@@ -1,8 +1,8 @@
 """The one table of output formats: name, file extension, media type and renderers.
 
-The CLI's ``--format`` and ``--report-format`` choices, the batch report file names and
-the format list in the README all derive from ``FORMATS``; adding a format is one row
-here plus its renderer module. Renderers are named as ``module:function`` and imported
+The CLI's ``--format`` and ``--report-format`` choices and the batch report file names
+derive from ``FORMATS`` (and tests/test_formats.py checks that docs/schema.md names each
+one); adding a format is one row here plus its renderer module. Renderers are named as ``module:function`` and imported
 on first use, so that ``mpgrade --help`` does not load Jinja or rich.
 
 Every format renders two things: a graded ``Report``, and an ``Ungradable`` (a file that
