@@ -710,7 +710,7 @@ def test_rejected_trace_claims_reach_staff_in_one_bounded_line(report: Report) -
         assert len(lines) == 1, (fmt, lines)
         assert "possible forgery" in lines[0] and "44 reasons" in lines[0] and "and 41 more" in lines[0]
         assert "Process-9" in lines[0] and "forged 0" not in lines[0]
-        assert "\x1b" not in out and "␛[2J" in out, fmt
+        assert "\x1b" not in out and ("␛\\[2J" if fmt == "markdown" else "␛[2J") in out, fmt
     assert "<img" not in outputs["html"] and "<img" not in outputs["markdown"]
     assert len(outputs["markdown"].split("For staff:")[1].splitlines()[0]) < 500
 
@@ -729,3 +729,11 @@ def test_what_the_probe_stopped_recording_is_in_the_json_but_no_staff_line(repor
 
     for out in (render_text(busy, color=False, width=400), render(busy, "markdown"), render(busy, "html")):
         assert "For staff" not in out and "forgery" not in out
+
+
+def test_markdown_cells_carry_no_links_or_html() -> None:
+    from mpgrade.report.templated import md_cell
+
+    cell = md_cell("name [click](https://evil.example) ![i](x.png) <b>|C:\\dir\\[x]")
+    assert cell == ("name \\[click\\](https://evil.example) !\\[i\\](x.png) &lt;b>\\|"
+                    "C:\\\\dir\\\\\\[x\\]")

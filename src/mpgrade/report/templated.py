@@ -214,8 +214,10 @@ def inline_markdown(text: object) -> Markup:
 
 
 def md_cell(text: object) -> str:
-    """Text safe inside one Markdown table cell or list item: no pipes, no raw HTML tags."""
-    return " ".join(str(text).split()).replace("|", "\\|").replace("<", "&lt;")
+    """Text safe inside one Markdown table cell or list item: no pipes, no raw HTML tags,
+    no links or images (a forged process name must not become a link in an LMS)."""
+    flat = " ".join(str(text).split()).replace("\\", "\\\\")
+    return flat.replace("|", "\\|").replace("<", "&lt;").replace("[", "\\[").replace("]", "\\]")
 
 
 def md_code(text: object) -> str:
