@@ -236,6 +236,12 @@ class AssignmentChoice:
 
     assignment: Assignment
     warning: str | None = None  # the submission named another or an unknown exercise
+    # The submission segmented against ``assignment`` when choosing it took that; grading
+    # reuses it instead of segmenting again.
+    segmentation: Segmentation | None = None
+    # The submission segmented against ``assignment`` when choosing it took that; grading
+    # reuses it instead of segmenting again.
+    segmentation: Segmentation | None = None
 
 
 # --------------------------------------------------------------------------- sandbox
