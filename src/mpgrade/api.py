@@ -88,13 +88,16 @@ def check(
     ``assignment``: an exercise id or folder; default the id stamped in the notebook, else
     the best match by question headers. Raises ``MpgradeError`` for an unreadable file, an
     unknown assignment or question."""
+    from mpgrade.assignment import choose_assignment
     from mpgrade.grader import grade_submission
     from mpgrade.submission import load
 
     sub = load(path)
-    chosen = _assignment(assignment, sub)
+    choice = choose_assignment(assignment, sub)
+    chosen = choice.assignment
     return Result(grade_submission(sub, chosen, _checked(options(
-        question, timeout=timeout, start_method=start_method, isolation=isolation), chosen)))
+        question, timeout=timeout, start_method=start_method, isolation=isolation), chosen),
+        choice.segmentation))
 
 
 def check_cells(

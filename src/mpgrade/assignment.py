@@ -26,6 +26,7 @@ from mpgrade.model import (
     Misconception,
     Question,
     Rubric,
+    Segmentation,
     Submission,
     Variant,
 )
@@ -111,28 +112,47 @@ def choose_assignment(requested: str | None, sub: Submission | None) -> Assignme
             return AssignmentChoice(load_by_id(named))
         warning = (f"the submission names {_quoted(named)}, which is not a known exercise id "
                    "(ignored; see `mpgrade list`)")
-    return AssignmentChoice(_best_match(sub), warning)
+    if sub is None:
+        return AssignmentChoice(_first_usable(), warning)
+    assignment, seg = _best_match(sub)
+    return AssignmentChoice(assignment, warning, seg)
 
 
-def _best_match(sub: Submission | None) -> Assignment:
-    """The known exercise set whose questions the submission's headers name most often."""
-    from mpgrade.segment import segment
-
-    best: tuple[int, Assignment] | None = None
+def _first_usable() -> Assignment:
     for _, path in iter_assignments():
         try:
-            candidate = _Loader(path).load()
+            return _Loader(path).load()
         except AssignmentError:
             continue
-        if sub is None:
-            return candidate
+    raise AssignmentError("no exercise sets found (see `mpgrade list`)")
+
+
+def _best_match(sub: Submission) -> tuple[Assignment, Segmentation]:
+    """The usable exercise set whose questions the submission's headers name most often
+    (the first by id among equals), with the submission segmented against it.
+
+    Headers are matched against every set's questions, but only the winner's checks are
+    validated (and its ``checks.py`` imported): a set whose checks are wrong loses to the
+    next best, as if it had never been found.
+    """
+    from mpgrade.segment import segment
+
+    ranked = []
+    for position, (_, path) in enumerate(iter_assignments()):
+        try:
+            loader = _Loader(path)
+            candidate = loader.read()
+        except AssignmentError:
+            continue
         seg = segment(sub, candidate.questions)
         hits = sum(1 for a in seg.answers.values() if a.attribution.by in ("metadata", "header"))
-        if best is None or hits > best[0]:
-            best = (hits, candidate)
-    if best is None:
-        raise AssignmentError("no exercise sets found (see `mpgrade list`)")
-    return best[1]
+        ranked.append((-hits, position, loader, candidate, seg))
+    for _, _, loader, candidate, seg in sorted(ranked, key=lambda r: r[:2]):
+        try:
+            return loader.check_ids(candidate), seg
+        except AssignmentError:
+            continue
+    raise AssignmentError("no exercise sets found (see `mpgrade list`)")
 
 
 class _Loader:
@@ -212,6 +232,10 @@ class _Loader:
     # -- the document
 
     def load(self) -> Assignment:
+        return self.check_ids(self.read())
+
+    def read(self) -> Assignment:
+        """The file's assignment with every check id still unchecked (see ``check_ids``)."""
         try:
             doc = tomllib.loads(self.text)
         except tomllib.TOMLDecodeError as exc:
@@ -244,7 +268,7 @@ class _Loader:
             for i, v in enumerate(self.field(doc, "variants", list, "top level", []))
         )
         custom = root / "checks.py"
-        assignment = Assignment(
+        return Assignment(
             id=aid,
             title=title,
             questions=questions,
@@ -255,7 +279,6 @@ class _Loader:
             variants=variants,
             custom_checks=str(custom) if custom.is_file() else None,
         )
-        return self.check_ids(assignment)
 
     def start_method(self, table: dict, where: str) -> str | None:
         method = self.field(table, "start_method", str, where, None)
@@ -411,8 +434,8 @@ class _Loader:
             if prefix and subjects is not None and prefix.group(1) not in subjects:
                 raise self.fail(f"{where}.{key}", f"unknown subject @{prefix.group(1)} in {p!r}; "
                                                   f"known: {', '.join(sorted(subjects))}")
-            try:
-                re.compile(p[prefix.end():] if prefix else p)
+            try:  # as the rubric and segmentation match them, so they reuse this compile
+                re.compile(p[prefix.end():] if prefix else p, re.IGNORECASE)
             except re.error as exc:
                 raise self.fail(f"{where}.{key}", f"invalid regular expression {p!r}: {exc}") from None
         return tuple(values)

@@ -170,7 +170,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     assignment = choice.assignment
     if args.assignment:
         _warn_if_unmatched(sub, assignment)
-    report = grade_submission(sub, assignment, _options(args, assignment))
+    report = grade_submission(sub, assignment, _options(args, assignment), choice.segmentation)
     color = False if (args.no_color or os.environ.get("NO_COLOR") or args.output) else None
     text = render(report, args.format, templates=templates, color=color, verbose=args.verbose)
     _write(text, args.output)

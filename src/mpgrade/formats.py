@@ -15,13 +15,16 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mpgrade.model import Report, Ungradable
+if TYPE_CHECKING:
+    from mpgrade.model import Report, Ungradable
 
 
 @dataclass(frozen=True)
 class Format:
+    """One output format: its names, and the renderers of a result and of an ungradable file."""
+
     name: str  # what ``--format`` takes
     extension: str  # of the file a batch writes in this format, without the dot
     media_type: str  # for web integrations and the docs

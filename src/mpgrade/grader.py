@@ -22,7 +22,6 @@ import platform
 import sys
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
@@ -72,10 +71,12 @@ def grade_file(path: str | Path, assignment: Assignment, options: GradeOptions) 
     return grade_submission(load(path), assignment, options)
 
 
-def grade_submission(sub: Submission, assignment: Assignment, options: GradeOptions) -> Report:
-    """Prepare, plan, run, then the passes (see the module notes)."""
+def grade_submission(sub: Submission, assignment: Assignment, options: GradeOptions,
+                     segmentation: Segmentation | None = None) -> Report:
+    """Prepare, plan, run, then the passes (see the module notes). ``segmentation``: ``sub``
+    already segmented against ``assignment`` (by choosing it), else segmented here."""
     started = time.monotonic()
-    seg = segment(sub, assignment.questions)
+    seg = segmentation or segment(sub, assignment.questions)
     questions = [q for q in assignment.questions if not options.questions or q.id in options.questions]
     limits = options.limits or assignment.limits
     method = options.start_method or assignment.start_method or default_start_method()
@@ -217,8 +218,13 @@ class _Runner:
     def run(self, plans: Sequence[PlannedRun]) -> tuple[Ran, ...]:
         if not plans:
             return ()
-        with ThreadPoolExecutor(max_workers=min(4, len(plans))) as pool:
-            results = list(pool.map(self._sandboxed, plans))
+        if len(plans) == 1:  # nothing to overlap with: no thread, no pool to import
+            results = [self._sandboxed(plans[0])]
+        else:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(max_workers=min(4, len(plans))) as pool:
+                results = list(pool.map(self._sandboxed, plans))
         ran = []
         for plan, result in zip(plans, results, strict=True):
             p = self.prepared[plan.question]
@@ -227,7 +233,8 @@ class _Runner:
         return tuple(ran)
 
     def _sandboxed(self, plan: PlannedRun) -> RunResult:
-        """In a worker thread: it only waits on the sandbox."""
+        """In a worker thread (or the calling one, for a single run): it only waits on
+        the sandbox."""
         p = self.prepared[plan.question]
         assert p.script is not None
         return sandbox.run(

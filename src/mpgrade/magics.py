@@ -8,6 +8,7 @@ line numbers of a traceback still point into the student's cell.
 
 from __future__ import annotations
 
+import functools
 import re
 
 from mpgrade.untrusted import compile_python
@@ -76,7 +77,10 @@ def _line(line: str) -> tuple[str, str]:
     return line, ""
 
 
+@functools.lru_cache(maxsize=256)
 def _compiles(source: str) -> bool:
+    """Remembered: segmenting against each known exercise, then building the script, asks
+    again about the same cells."""
     try:
         compile_python(source, "<cell>")
     except (SyntaxError, ValueError):

@@ -9,8 +9,63 @@ internals: a renderer sees a ``Report``, a check sees an ``Answer``, a
 
 from __future__ import annotations
 
+import dataclasses
+import operator
+import reprlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+if TYPE_CHECKING:
+    from typing_extensions import dataclass_transform
+else:
+    def dataclass_transform(**_: Any) -> Callable[[Any], Any]:
+        return lambda fn: fn
+
+T = TypeVar("T")
+
+
+@dataclass_transform(frozen_default=True, field_specifiers=(field,))
+def _value(cls: type[T]) -> type[T]:
+    """``@dataclass(frozen=True)`` with the same ``__eq__``, ``__hash__`` and ``__repr__``,
+    written once here instead of generated per class.
+
+    A dataclass compiles each generated method from source when its class is defined;
+    three of the six a frozen one gets are these, and every ``mpgrade`` start paid for
+    them on all the classes below (about a third of defining them; the rest, ``__init__``
+    and the frozen ``__setattr__``/``__delattr__``, stay generated).
+    """
+    cls = dataclass(frozen=True, eq=False, repr=False)(cls)
+    fields = dataclasses.fields(cls)
+    compared = _getter(tuple(f.name for f in fields if f.compare))
+    hashed = _getter(tuple(f.name for f in fields if (f.compare if f.hash is None else f.hash)))
+    shown = tuple(f.name for f in fields if f.repr)
+
+    def __eq__(self: Any, other: object) -> Any:
+        if other.__class__ is self.__class__:
+            return compared(self) == compared(other)
+        return NotImplemented
+
+    def __hash__(self: Any) -> int:
+        return hash(hashed(self))
+
+    @reprlib.recursive_repr()
+    def __repr__(self: Any) -> str:
+        values = ", ".join(f"{name}={getattr(self, name)!r}" for name in shown)
+        return f"{self.__class__.__qualname__}({values})"
+
+    cls.__eq__ = __eq__
+    cls.__hash__ = __hash__
+    cls.__repr__ = __repr__
+    return cls
+
+
+def _getter(names: tuple[str, ...]) -> Callable[[Any], tuple]:
+    """The named attributes of an object as one tuple (``attrgetter`` of one name is not)."""
+    if len(names) == 1:
+        one = operator.attrgetter(names[0])
+        return lambda obj: (one(obj),)
+    return operator.attrgetter(*names) if names else (lambda obj: ())
 
 CellKind = Literal["code", "markdown", "raw"]
 QuestionKind = Literal["code", "prose"]
@@ -26,7 +81,7 @@ SCHEMA_VERSION = 2
 # --------------------------------------------------------------------------- submission
 
 
-@dataclass(frozen=True)
+@_value
 class Cell:
     """One cell of a notebook, or one chunk of a script between cell markers."""
 
@@ -44,7 +99,7 @@ class Cell:
     from_script: bool = False
 
 
-@dataclass(frozen=True)
+@_value
 class Submission:
     """A student's file, read but not yet interpreted."""
 
@@ -59,7 +114,7 @@ class Submission:
 AttributedBy = Literal["metadata", "header", "content", "order"]
 
 
-@dataclass(frozen=True)
+@_value
 class Attribution:
     """How an answer was found: by metadata, a header, what it is, or its place in the file."""
 
@@ -78,7 +133,7 @@ class Attribution:
         return f"{lead} {self.evidence}".strip()
 
 
-@dataclass(frozen=True)
+@_value
 class Answer:
     """The cells that answer one question, in notebook order."""
 
@@ -95,7 +150,7 @@ class Answer:
         return "\n\n".join(c.source for c in self.cells if c.kind != "code" and c.source.strip())
 
 
-@dataclass(frozen=True)
+@_value
 class Segmentation:
     """A submission cut into answers; ``preamble`` holds cells before the first question."""
 
@@ -107,7 +162,7 @@ class Segmentation:
 # --------------------------------------------------------------------------- assignment
 
 
-@dataclass(frozen=True)
+@_value
 class CheckSpec:
     """One check of a question: a registered check id, its weight and parameters."""
 
@@ -117,7 +172,7 @@ class CheckSpec:
     source: str | None = None  # the exercise's checks.py defining ``id``; None = built in
 
 
-@dataclass(frozen=True)
+@_value
 class Concept:
     """A rubric concept for prose: found when a synonym (regex) is asserted, not negated.
 
@@ -135,7 +190,7 @@ class Concept:
     negatable: bool = True
 
 
-@dataclass(frozen=True)
+@_value
 class Misconception:
     """A wrong claim: flagged when a pattern is asserted (a negated one is a correct claim)."""
 
@@ -152,8 +207,10 @@ DEFAULT_SUBJECTS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 
-@dataclass(frozen=True)
+@_value
 class Rubric:
+    """How a written answer is scored: the key ideas it must state, the mistakes that cost."""
+
     concepts: tuple[Concept, ...] = ()
     misconceptions: tuple[Misconception, ...] = ()
     points: float = 0.0
@@ -170,8 +227,10 @@ class Rubric:
     contrast: str = ""
 
 
-@dataclass(frozen=True)
+@_value
 class Question:
+    """One question of an exercise set, as its exercise file declares it."""
+
     id: str
     title: str
     text: str
@@ -190,7 +249,7 @@ class Question:
     prose_answer: Rubric | None = None
 
 
-@dataclass(frozen=True)
+@_value
 class Limits:
     """Resource limits of one sandboxed run."""
 
@@ -203,7 +262,7 @@ class Limits:
     open_files: int = 256
 
 
-@dataclass(frozen=True)
+@_value
 class Variant:
     """A known-wrong submission the exercise declares, for ``mpgrade validate``."""
 
@@ -211,8 +270,10 @@ class Variant:
     loses: tuple[str, ...]  # question ids that must lose points
 
 
-@dataclass(frozen=True)
+@_value
 class Assignment:
+    """An exercise set as loaded from its ``exercise.toml``."""
+
     id: str
     title: str
     questions: tuple[Question, ...]
@@ -230,18 +291,21 @@ class Assignment:
         raise KeyError(qid)
 
 
-@dataclass(frozen=True)
+@_value
 class AssignmentChoice:
     """The exercise set a submission is graded against, and why the user should look."""
 
     assignment: Assignment
     warning: str | None = None  # the submission named another or an unknown exercise
+    # The submission segmented against ``assignment`` when choosing it took that; grading
+    # reuses it instead of segmenting again.
+    segmentation: Segmentation | None = None
 
 
 # --------------------------------------------------------------------------- sandbox
 
 
-@dataclass(frozen=True)
+@_value
 class RunRequest:
     """What the sandbox needs: files to place in a scratch dir and a script to run."""
 
@@ -254,15 +318,17 @@ class RunRequest:
     isolation: str = "auto"  # "auto" or a name of sandbox/backends.py
 
 
-@dataclass(frozen=True)
+@_value
 class StackFrame:
+    """One frame of a stack taken from a hung process."""
+
     file: str
     line: int
     function: str
     code: str = ""  # the source line, when the grader can read it
 
 
-@dataclass(frozen=True)
+@_value
 class ProcessStack:
     """Python stack of one process of a hung tree, innermost frame last."""
 
@@ -272,7 +338,7 @@ class ProcessStack:
     wait: str = ""  # what the kernel says it waits in: "read", "wait4", "futex", ...
 
 
-@dataclass(frozen=True)
+@_value
 class ObservedProcess:
     """A process the supervisor saw in the tree itself (kernel events or /proc)."""
 
@@ -283,8 +349,10 @@ class ObservedProcess:
     cmdline: str = ""
 
 
-@dataclass(frozen=True)
+@_value
 class RunResult:
+    """What one sandboxed run produced, as the supervisor saw it."""
+
     exit_code: int | None  # None when killed by the supervisor
     stdout: str
     stderr: str
@@ -307,8 +375,10 @@ class RunResult:
 # --------------------------------------------------------------------------- probe trace
 
 
-@dataclass(frozen=True)
+@_value
 class ProcessInfo:
+    """A process the probe saw the answer start (confirmed by the supervisor's view)."""
+
     pid: int
     ppid: int
     name: str
@@ -322,24 +392,30 @@ class ProcessInfo:
     confirmed: bool = False  # the supervisor saw a real process for it
 
 
-@dataclass(frozen=True)
+@_value
 class OutputLine:
+    """One line a process printed: who printed it, and when."""
+
     pid: int
     stream: Literal["stdout", "stderr"]
     text: str
     t: float = 0.0
 
 
-@dataclass(frozen=True)
+@_value
 class PoolInfo:
+    """A pool the answer made, and how it was given work."""
+
     id: int
     size: int
     calls: tuple[str, ...] = ()  # "map", "apply_async", "imap_unordered", ...
     kind: Literal["process", "thread"] = "process"
 
 
-@dataclass(frozen=True)
+@_value
 class PoolTask:
+    """One task a pool worker ran: its input and its result or error."""
+
     pool_id: int | None
     worker_pid: int
     func: str
@@ -349,8 +425,10 @@ class PoolTask:
     t: float = 0.0
 
 
-@dataclass(frozen=True)
+@_value
 class Message:
+    """One value sent or received on a Pipe or a Queue."""
+
     channel: str  # "pipe-1", "queue-2"
     kind: Literal["pipe", "queue"]
     op: Literal["send", "recv"]
@@ -360,7 +438,7 @@ class Message:
     error: str | None = None  # exception name when the send/recv failed (EOFError, ...)
 
 
-@dataclass(frozen=True)
+@_value
 class Trace:
     """What multiprocessing did, as recorded by the probe and cross-checked."""
 
@@ -386,7 +464,7 @@ class Trace:
 # --------------------------------------------------------------------------- checks and results
 
 
-@dataclass(frozen=True)
+@_value
 class Excerpt:
     """A few of the student's lines around the one that failed, numbered as they see them."""
 
@@ -396,7 +474,7 @@ class Excerpt:
     where: str = ""  # "cell 15" in a notebook, "" when the numbers are the answer's or file's
 
 
-@dataclass(frozen=True)
+@_value
 class CheckResult:
     """One check's verdict. ``applicable=False``: the check does not apply to this answer
     (neither passed nor scored; its weight went to the question's other checks).
@@ -417,7 +495,7 @@ class CheckResult:
         return "passed" if self.passed else "failed"
 
 
-@dataclass(frozen=True)
+@_value
 class Diagnosis:
     """A named failure pattern, explained for a student."""
 
@@ -429,7 +507,7 @@ class Diagnosis:
     location: str = ""  # "answer.py:12" in the student's code
 
 
-@dataclass(frozen=True)
+@_value
 class RunSummary:
     """The per-process story of one question's run, as the report shows it."""
 
@@ -460,7 +538,7 @@ class RunSummary:
         return list(zip(numbers, lines, strict=True))
 
 
-@dataclass(frozen=True)
+@_value
 class Review:
     """A person's decision on one question's score; the automatic score stays beside it."""
 
@@ -473,8 +551,10 @@ class Review:
     stale: bool = False
 
 
-@dataclass(frozen=True)
+@_value
 class QuestionResult:
+    """One question graded: score, status, feedback and the evidence behind them."""
+
     id: str
     title: str
     kind: QuestionKind
@@ -498,8 +578,10 @@ class QuestionResult:
         return self.review is not None
 
 
-@dataclass(frozen=True)
+@_value
 class Environment:
+    """Where and how the grading ran, so that a result can be reproduced."""
+
     python: str
     platform: str
     start_method: str
@@ -508,8 +590,10 @@ class Environment:
     limits: Limits
 
 
-@dataclass(frozen=True)
+@_value
 class Report:
+    """A graded submission: what every output format renders."""
+
     tool_version: str
     assignment_id: str
     assignment_title: str
@@ -524,7 +608,7 @@ class Report:
     student: str | None = None  # set by batch grading
 
 
-@dataclass(frozen=True)
+@_value
 class Ungradable:
     """A submission that could not be graded at all: every output format still reports it."""
 
@@ -542,7 +626,7 @@ class Ungradable:
 # --------------------------------------------------------------------------- build and grading
 
 
-@dataclass(frozen=True)
+@_value
 class BuiltScript:
     """The file the sandbox runs for one question, and how to map its lines back."""
 
@@ -554,7 +638,7 @@ class BuiltScript:
     excerpt: Excerpt | None = None  # with ``syntax_error``: the lines around it
 
 
-@dataclass(frozen=True)
+@_value
 class CheckContext:
     """Everything a check may look at; checks are pure functions of this."""
 
@@ -565,8 +649,10 @@ class CheckContext:
     trace: Trace
 
 
-@dataclass(frozen=True)
+@_value
 class GradeOptions:
+    """What the caller changed for this grading (command line, API or batch)."""
+
     timeout_s: float | None = None  # overrides every question's wall limit
     start_method: str | None = None  # overrides the assignment's
     isolation: str = "auto"

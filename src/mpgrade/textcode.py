@@ -11,6 +11,7 @@ Everything here is bounded: single lines are compiled, never whole files.
 
 from __future__ import annotations
 
+import functools
 import keyword
 import re
 import textwrap
@@ -30,8 +31,10 @@ _CODE_START = re.compile(
 )
 
 
+@functools.lru_cache(maxsize=4096)
 def code_like(text: str) -> bool:
-    """Would the line compile on its own, possibly as the head of a block?"""
+    """Would the line compile on its own, possibly as the head of a block? Remembered:
+    segmenting against each known exercise asks again about the same lines."""
     s = text.strip()
     if not s or len(s) > _MAX_LINE:
         return False

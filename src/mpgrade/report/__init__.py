@@ -6,28 +6,33 @@ CLI needs (the formats themselves are the table in ``mpgrade.formats``); the JSO
 class overview (``ClassSummary``/``render_summary_html``) are public for
 batch grading and LMS integrations. A renderer never runs code: it only reads the report.
 
-Jinja is imported only when a templated page is written: the class summaries here are
-loaded on first use, like the renderers of ``mpgrade.formats``.
+Everything but ``render`` and ``render_error`` is imported on first use, like the
+renderers of ``mpgrade.formats``: a JSON result loads neither Jinja nor the class
+summaries, the Gradescope nor the schema code it does not write.
 """
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mpgrade.formats import NAMES, get
-from mpgrade.model import Report, Ungradable
-from mpgrade.report.gradescope import render_gradescope
-from mpgrade.report.jsonout import SchemaError, error_json, load_schema, to_json, validate_json
-from mpgrade.report.summary import (
-    ClassSummary,
-    FailureReason,
-    HistogramBin,
-    QuestionSummary,
-    StudentRow,
-)
+
+if TYPE_CHECKING:
+    from mpgrade.model import Report, Ungradable
 
 FORMATS = NAMES
+
+# Public name -> the module that defines it, imported when the name is first asked for.
+_LAZY = {
+    "render_gradescope": "gradescope",
+    **dict.fromkeys(("SchemaError", "error_json", "load_schema", "to_json", "validate_json"),
+                    "jsonout"),
+    **dict.fromkeys(("ClassSummary", "FailureReason", "HistogramBin", "QuestionSummary",
+                     "StudentRow"), "summary"),
+    **dict.fromkeys(("render_summary_html", "render_summary_markdown"), "templated"),
+}
 
 __all__ = [
     "FORMATS",
@@ -71,9 +76,11 @@ def render_error(ungradable: Ungradable, fmt: str) -> str:
 
 
 def __getattr__(name: str) -> Any:
-    """The class summary renderers, imported (with Jinja) when first asked for."""
-    if name in ("render_summary_html", "render_summary_markdown"):
-        from mpgrade.report import templated
-
-        return getattr(templated, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    """A name of ``_LAZY``, from its module (imported, with Jinja for the templated ones,
+    when first asked for)."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value

@@ -2,21 +2,18 @@
 
 Each takes a graded ``Report`` (with the template folder and the colour choice, which
 only some formats use) or an ``Ungradable``, and returns the text to print or store.
-rich (text) and Jinja (html, markdown) are imported by the functions that use them, so
-a JSON or LTI result loads neither.
+Each function imports the module of its own format, so one result loads only what it
+writes with: a JSON result neither rich (text) nor Jinja (html, markdown) nor the others.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mpgrade.model import Report, Ungradable
-from mpgrade.report import story
-from mpgrade.report.gradescope import render_gradescope, render_gradescope_error
-from mpgrade.report.jsonout import error_json, to_json
-from mpgrade.report.lti import lti_error, lti_score
+if TYPE_CHECKING:
+    from mpgrade.model import Report, Ungradable
 
 
 def _dump(obj: dict[str, Any]) -> str:
@@ -30,6 +27,8 @@ def text(report: Report, templates: Path | None, color: bool | None) -> str:
 
 
 def json_result(report: Report, templates: Path | None, color: bool | None) -> str:
+    from mpgrade.report.jsonout import to_json
+
     return _dump(to_json(report))
 
 
@@ -46,14 +45,20 @@ def markdown(report: Report, templates: Path | None, color: bool | None) -> str:
 
 
 def gradescope(report: Report, templates: Path | None, color: bool | None) -> str:
+    from mpgrade.report.gradescope import render_gradescope
+
     return _dump(render_gradescope(report))
 
 
 def lti(report: Report, templates: Path | None, color: bool | None) -> str:
+    from mpgrade.report.lti import lti_score
+
     return _dump(lti_score(report))
 
 
 def text_error(u: Ungradable) -> str:
+    from mpgrade.report import story
+
     who = f" ({u.student})" if u.student else ""
     flat = " ".join(u.reason.split())
     return (
@@ -63,6 +68,8 @@ def text_error(u: Ungradable) -> str:
 
 
 def json_error(u: Ungradable) -> str:
+    from mpgrade.report.jsonout import error_json
+
     return _dump(error_json(u))
 
 
@@ -79,8 +86,12 @@ def markdown_error(u: Ungradable) -> str:
 
 
 def gradescope_error(u: Ungradable) -> str:
+    from mpgrade.report.gradescope import render_gradescope_error
+
     return _dump(render_gradescope_error(u))
 
 
 def lti_error_text(u: Ungradable) -> str:
+    from mpgrade.report.lti import lti_error
+
     return _dump(lti_error(u))

@@ -16,8 +16,6 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-import psutil
-
 V1_CONTROLLERS = ("pids", "memory", "freezer", "cpuacct")
 V2_CONTROLLERS = ("pids", "memory", "cpu")
 
@@ -122,6 +120,8 @@ def _owner_alive(name: str) -> bool:
     parts = name.split("-")
     if len(parts) != 3 or not parts[1].isdigit():
         return True  # not ours to judge
+    import psutil  # only when there is a leftover to judge
+
     return psutil.pid_exists(int(parts[1]))
 
 

@@ -25,8 +25,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import psutil
-
 from mpgrade.model import ObservedProcess
 from mpgrade.sandbox.cache import once
 
@@ -64,12 +62,16 @@ HAS_PROC = os.path.isdir("/proc/self")
 def all_pids() -> list[int]:
     if HAS_PROC:
         return [int(n) for n in os.listdir("/proc") if n.isdigit()]
+    import psutil  # only where /proc is missing
+
     return psutil.pids()
 
 
 def read_stat(pid: int) -> tuple[int, str, int, int] | None:
     """(ppid, state, session, start time) of a process, None when it is gone."""
     if not HAS_PROC:  # macOS and friends: psutil, slower but portable
+        import psutil
+
         try:
             p = psutil.Process(pid)
             state = "Z" if p.status() == psutil.STATUS_ZOMBIE else "S"

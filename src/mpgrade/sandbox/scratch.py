@@ -24,8 +24,6 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
-import psutil
-
 RUN_DIR_PREFIX = "mpgrade-run-"
 SUBDIRS = ("work", "meta", "tmp")
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
@@ -205,6 +203,8 @@ def _lock(path: str) -> int | None:
 
 
 def _owner_gone(name: str) -> bool:
+    import psutil  # only when there is a leftover to judge
+
     owner = name[len(RUN_DIR_PREFIX):].split("-", 1)[0]
     return owner.isdigit() and len(owner) < 10 and not psutil.pid_exists(int(owner))
 
