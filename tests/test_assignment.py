@@ -299,3 +299,34 @@ def test_a_prose_answer_must_be_worth_its_code_question(tmp_path: Path) -> None:
     assert "must be worth the question's points" in error_of(path)
     good = write(tmp_path, text.replace("points = 0.5\n\n[[questions.prose_answer", "points = 1.0\n\n[[questions.prose_answer"))
     assert load_assignment(str(good)).questions[0].prose_answer is not None
+
+
+def _six_code_questions(first_check: str) -> str:
+    """An exercise whose questions Q1..Q6 a notebook's headers all name."""
+    parts = ['id = "x"\ntitle = "Six"\n']
+    for n in range(1, 7):
+        check = first_check if n == 1 else "process.started"
+        parts.append(f'[[questions]]\nid = "Q{n}"\ntext = "Question {n}"\nkind = "code"\n'
+                     f'points = 1.0\n\n[[questions.checks]]\nid = "{check}"\npoints = 1.0\n')
+    return "\n".join(parts)
+
+
+def test_the_best_match_skips_a_set_with_wrong_checks_and_loads_no_losers_checks(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make_notebook) -> None:
+    from mpgrade.assignment import choose_assignment
+    from mpgrade.segment import segment
+    from mpgrade.submission import load
+
+    # "00-..." sorts first and names all six questions, as the bundled set does: it would
+    # win the tie, but its checks are wrong, so the next best is taken.
+    write(tmp_path, _six_code_questions("no.such.check"), name="00-wrong-checks")
+    marker = tmp_path / "imported"
+    spy = write(tmp_path, VALID, name="01-two-questions")  # names only Q1 and Q2
+    (spy.parent / "checks.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    monkeypatch.setenv("MPGRADE_EXERCISES", str(tmp_path))
+    sub = load(make_notebook())
+    choice = choose_assignment(None, sub)
+    assert choice.assignment.id == "15feb-multiprocessing"
+    assert not marker.exists()  # a loser's checks.py is never run
+    assert choice.segmentation == segment(sub, choice.assignment.questions)
+    assert load_assignment("01-two-questions").custom_checks and marker.exists()
