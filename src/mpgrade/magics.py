@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import re
 
-from mpgrade.untrusted import compile_python
+from mpgrade.untrusted import MAX_SOURCE_CHARS, compile_python
 
 __all__ = ["neutralise"]
 
@@ -77,10 +77,15 @@ def _line(line: str) -> tuple[str, str]:
     return line, ""
 
 
-@functools.lru_cache(maxsize=256)
 def _compiles(source: str) -> bool:
-    """Remembered: segmenting against each known exercise, then building the script, asks
-    again about the same cells."""
+    """Remembered for sources ``compile_python`` accepts by size: segmenting against each
+    known exercise, then building the script, asks again about the same cells, and a
+    batch worker keeps at most a few MB of them."""
+    return len(source) <= MAX_SOURCE_CHARS and _compiles_bounded(source)
+
+
+@functools.lru_cache(maxsize=64)
+def _compiles_bounded(source: str) -> bool:
     try:
         compile_python(source, "<cell>")
     except (SyntaxError, ValueError):

@@ -6,7 +6,7 @@ supervisor (processes of its own above the student's root, a pid namespace, how 
 wrapper reports a death by signal). Everything else of a run (limits, observer, watcher,
 kill, clean-up) is the runner's and the same for every backend.
 
-``--isolation auto`` takes the first backend in ``BACKENDS`` whose self-test passes; a
+``--isolation auto`` takes the first backend of the table whose self-test passes; a
 backend named explicitly that fails its self-test is ``SandboxUnavailable`` (exit 2).
 Rows name their module as ``module:attribute`` and are imported on first use, like the
 output formats, so that the CLI's choices cost nothing at start-up. Adding a backend is

@@ -185,7 +185,7 @@ class BwrapBackend:
     def doctor(self) -> DoctorRows:
         problem = probe()
         status = "usable" if problem is None else problem
-        if version() and sys.platform.startswith("linux"):
+        if version():
             status = f"{status} ({version()})"
         row = ("bubblewrap", status,
                "read-only system, private /tmp, no network, own pid namespace, uid nobody")

@@ -44,18 +44,21 @@ def run(req: RunRequest) -> RunResult:
     backend = choose(req.isolation)
     if req.script not in req.files:
         raise ValueError(f"script {req.script!r} is not one of the files")
-    uid = backend.student_uid(interpreter.interpreter(), req.pythonpath)
+    python = interpreter.interpreter()
+    uid = backend.student_uid(python, req.pythonpath)
     with scratch_dir(req.files) as scratch:
         if uid is not None:
             scratch.give_to(uid)
-        return _Run(req, backend, scratch.top, uid).execute()
+        return _Run(req, backend, scratch.top, python, uid).execute()
 
 
 class _Run:
     """State of one run; ``execute`` is the whole life cycle."""
 
-    def __init__(self, req: RunRequest, backend: Backend, top: Path, uid: int | None = None) -> None:
+    def __init__(self, req: RunRequest, backend: Backend, top: Path, python: str,
+                 uid: int | None = None) -> None:
         self.req = req
+        self.python = python
         self.uid = uid
         self.limits = req.limits
         self.backend = backend
@@ -94,7 +97,7 @@ class _Run:
 
     def execute(self) -> RunResult:
         plain.make_subreaper()
-        launch = self.backend.launch(self.req, self.work, self.meta, interpreter.interpreter())
+        launch = self.backend.launch(self.req, self.work, self.meta, self.python)
         cg_files = self.cgroup.procs_files() if self.cgroup else []
         capture = Capture(self.limits.output_bytes, on_exceed=self.wake.set)
         started = time.monotonic()
