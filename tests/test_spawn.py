@@ -1,4 +1,4 @@
-"""The root's set-up between fork and exec, by the exec chain and by preexec_fn alike."""
+"""The root's set-up between fork and exec, by the util-linux chain and by launch.py alike."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from mpgrade.sandbox.cgroup import RunCgroup, detect
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs Linux")
 
-PATHS = ["chain", "preexec"]
+PATHS = ["chain", "launcher"]
 REPORT = ("import os, resource\n"
           "print(os.getpid(), os.getsid(0))\n"
           "print(*[resource.getrlimit(getattr(resource, n)) for n in "

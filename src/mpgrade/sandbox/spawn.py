@@ -2,26 +2,29 @@
 
 Three things must hold from the student's first instruction: the process is in the run's
 cgroups (no fork can escape them), it has the run's rlimits, and under a root grader of
-the plain backend it is an unprivileged uid with ``no_new_privs``. A ``preexec_fn`` does
-them in Python, but it makes ``subprocess`` fork the whole grader (copying the page
-tables of a large, multi-threaded process on every run). Where ``/bin/sh`` and
-util-linux's ``prlimit`` and ``setpriv`` exist the same steps run instead as a chain of
-small programs, each exec'ing the next in place: ``sh`` writes its pid to the cgroups'
-``procs`` files, ``prlimit`` sets the limits, ``setpriv`` drops the uid. Without a
-``preexec_fn``, ``subprocess`` starts the chain with vfork. The pid is the same from
-``sh`` to the student's interpreter, so the chain adds no process the watcher must skip.
-A failed drop ends the chain before the student's code runs, as a failed ``preexec_fn``
-would.
+the plain backend it is an unprivileged uid with ``no_new_privs``. None of it runs in a
+fork of the grader: a ``preexec_fn`` would make ``subprocess`` fork the whole grader
+(copying the page tables of a large, multi-threaded process on every run) and run Python
+in a child of a threaded process, which can crash or hang there. Instead the root starts
+as a chain of small programs, each exec'ing the next in place, which ``subprocess`` starts
+with vfork. Where ``/bin/sh`` and util-linux's ``prlimit`` and ``setpriv`` exist: ``sh``
+writes its pid to the cgroups' ``procs`` files, ``prlimit`` sets the limits, ``setpriv``
+drops the uid. Elsewhere ``launch.py``, run by a fresh ``python -I -S``, does the same
+three steps. The pid is the same from the first program to the student's interpreter, so
+the chain adds no process the watcher must skip. A failed drop ends the chain before the
+student's code runs.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from pathlib import Path
 
 from mpgrade.model import Limits
 
@@ -30,10 +33,8 @@ try:
 except ImportError:  # Windows: no rlimits; the sandbox is not supported there anyway
     resource = None  # type: ignore[assignment]
 
-PR_SET_NO_NEW_PRIVS = 38
-
 # sh: join every cgroup named before "--" (a file that cannot be written is skipped, as
-# a cgroup that cannot be joined is by the preexec path), then exec the rest.
+# launch.py skips it), then exec the rest.
 _JOIN = ('while [ "$1" != -- ]; do { echo $$ > "$1"; } 2>/dev/null; shift; done; '
          'shift; exec "$@"')
 
@@ -122,40 +123,15 @@ def chain(
     return out + list(argv)
 
 
-def _preexec(
-    limits_list: list[tuple[int, tuple[int, int]]], cgroup_procs: Sequence[str], uid: int | None,
-) -> Callable[[], None]:
-    """The same set-up as ``chain``, in the forked child (only os-level calls run there)."""
-    libc = None
-    if uid is not None:
-        from mpgrade.sandbox.plain import libc as load_libc
-
-        libc = load_libc()
-
-    def child() -> None:
-        pid = str(os.getpid()).encode()
-        for path in cgroup_procs:
-            try:
-                fd = os.open(path, os.O_WRONLY)
-                try:
-                    os.write(fd, pid)
-                finally:
-                    os.close(fd)
-            except OSError:
-                pass
-        for which, value in limits_list:
-            try:
-                resource.setrlimit(which, value)
-            except (ValueError, OSError):
-                pass
-        if uid is not None:
-            os.setgroups([])
-            os.setresgid(uid, uid, uid)
-            os.setresuid(uid, uid, uid)  # clears every capability set
-            if libc is None or libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
-                raise OSError("cannot set no_new_privs")
-
-    return child
+def launcher(
+    argv: Sequence[str], limits_list: list[tuple[int, tuple[int, int]]],
+    cgroup_procs: Sequence[str], uid: int | None,
+) -> list[str]:
+    """The argv that has ``launch.py`` do the chain's steps, then exec ``argv``."""
+    spec = {"procs": list(cgroup_procs), "uid": uid,
+            "limits": [[which, soft, hard] for which, (soft, hard) in limits_list]}
+    return [sys.executable, "-I", "-S", str(Path(__file__).with_name("launch.py")),
+            json.dumps(spec), *argv]
 
 
 def start(
@@ -163,12 +139,11 @@ def start(
     cgroup_procs: Sequence[str], extra_processes: int, uid: int | None,
 ) -> subprocess.Popen:
     """Start ``argv`` as the root of a run: its own session, stdout and stderr piped; by
-    the chain where its tools exist, else by ``preexec_fn``."""
+    the util-linux chain where its tools exist, else by ``launch.py``."""
     limits_list = rlimits(limits, extra_processes, uid)
     tools = chain_tools()
     common = dict(cwd=cwd, env=env, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                   start_new_session=True, close_fds=True)
     if tools:
         return subprocess.Popen(chain(tools, argv, limits_list, cgroup_procs, uid), **common)
-    return subprocess.Popen(list(argv), preexec_fn=_preexec(limits_list, cgroup_procs, uid),
-                            **common)
+    return subprocess.Popen(launcher(argv, limits_list, cgroup_procs, uid), **common)
