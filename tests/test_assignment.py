@@ -112,6 +112,22 @@ def test_bad_regex(tmp_path: Path) -> None:
               "(unclosed")
 
 
+def test_a_file_whose_regexes_compiled_is_remembered_by_its_text(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("MPGRADE_CACHE_DIR", str(tmp_path / "cache"))
+    compiled: list[str] = []
+    real = re.compile
+    monkeypatch.setattr(re, "compile", lambda p, *a: compiled.append(p) or real(p, *a))
+    path = write(tmp_path, VALID)
+    load_assignment(str(path))
+    assert "parallel" in compiled
+    compiled.clear()
+    load_assignment(str(path))  # the same text again: its regexes are not compiled at load
+    assert "parallel" not in compiled
+    text = VALID.replace('synonyms = ["parallel"]', 'synonyms = ["parallel", "(unclosed"]')
+    path.write_text(text)  # a new text is checked anew, however the old one fared
+    assert_at(error_of(path), path, line_of(text, "synonyms"), "invalid regular expression")
+
+
 def test_unknown_subject_of_a_synonym(tmp_path: Path) -> None:
     text = VALID.replace('synonyms = ["parallel"]', 'synonyms = ["@core parallel"]')
     path = write(tmp_path, text)

@@ -11,11 +11,11 @@ import time
 
 import pytest
 
+from mpgrade.cache import once, remembered
 from mpgrade.model import Limits, RunRequest
 from mpgrade.probe.trace import parse_trace
 from mpgrade.resources import probe_dir
 from mpgrade.sandbox import bwrap, capabilities, interpreter, run
-from mpgrade.sandbox.cache import once, remembered
 
 BACKENDS = ["plain"] + (["bwrap"] if capabilities().usable("bwrap") else [])
 
@@ -51,7 +51,9 @@ def test_remembered_keeps_answers_per_key_and_never_a_failure(tmp_path, monkeypa
     assert remembered("p", ("c",), probe(None)) is None
     assert remembered("p", ("c",), probe(None)) is None  # a failure is not stored
     assert calls == ["yes", "no-b", "None", "None"]
-    (tmp_path / "p.json").write_text("[" * 100_000)  # a damaged file is a miss, not an error
+    assert remembered("p", ("a",), probe("other")) == "yes"  # "b" did not evict "a"
+    for entry in tmp_path.glob("p-*.json"):
+        entry.write_text("[" * 100_000)  # a damaged file is a miss, not an error
     assert remembered("p", ("b",), probe("again")) == "again"
 
 

@@ -7,6 +7,7 @@ the line, not as a KeyError deep inside the grader.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import sys
@@ -15,6 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from mpgrade.cache import recall, store
 from mpgrade.errors import MpgradeError
 from mpgrade.model import (
     DEFAULT_SUBJECTS,
@@ -160,6 +162,7 @@ class _Loader:
 
     def __init__(self, path: Path) -> None:
         self.path = path.resolve()
+        self.regexes_known = False
         try:
             self.text = self.path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
@@ -235,7 +238,20 @@ class _Loader:
         return self.check_ids(self.read())
 
     def read(self) -> Assignment:
-        """The file's assignment with every check id still unchecked (see ``check_ids``)."""
+        """The file's assignment with every check id still unchecked (see ``check_ids``).
+
+        Its regexes are compiled only the first time this exact text is read by this
+        Python: a file that passed is remembered (``cache.store``), and the rubric and the
+        segmentation compile what they use when they use it.
+        """
+        key = ("exercise-regexes", sys.version, hashlib.sha256(self.text.encode()).hexdigest())
+        self.regexes_known = recall("regexes-compiled", key) == "yes"
+        assignment = self._read()
+        if not self.regexes_known:
+            store("regexes-compiled", key, "yes")
+        return assignment
+
+    def _read(self) -> Assignment:
         try:
             doc = tomllib.loads(self.text)
         except tomllib.TOMLDecodeError as exc:
@@ -434,6 +450,8 @@ class _Loader:
             if prefix and subjects is not None and prefix.group(1) not in subjects:
                 raise self.fail(f"{where}.{key}", f"unknown subject @{prefix.group(1)} in {p!r}; "
                                                   f"known: {', '.join(sorted(subjects))}")
+            if self.regexes_known:
+                continue
             try:  # as the rubric and segmentation match them, so they reuse this compile
                 re.compile(p[prefix.end():] if prefix else p, re.IGNORECASE)
             except re.error as exc:

@@ -17,10 +17,10 @@ import subprocess
 import sys
 import tempfile
 
+from mpgrade.cache import file_identity, once, read_small, remembered
 from mpgrade.model import RunRequest
 from mpgrade.sandbox import interpreter, plain
 from mpgrade.sandbox.backends import DoctorRows, Launch, scrubbed_env
-from mpgrade.sandbox.cache import file_identity, once, read_small, remembered
 
 SANDBOX_WORK = "/sandbox/work"
 SANDBOX_META = "/sandbox/meta"

@@ -28,7 +28,7 @@ import sys
 import sysconfig
 import tempfile
 
-from mpgrade.sandbox.cache import fingerprint, once
+from mpgrade.cache import fingerprint, once
 
 PREFIX = "mpgrade-python-"
 

@@ -25,8 +25,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from mpgrade.cache import once
 from mpgrade.model import ObservedProcess
-from mpgrade.sandbox.cache import once
 
 NETLINK_CONNECTOR = 11
 CN_IDX_PROC = 1

@@ -18,10 +18,10 @@ import stat
 import sys
 from collections.abc import Iterable
 
+from mpgrade.cache import once
 from mpgrade.model import RunRequest
 from mpgrade.sandbox import interpreter
 from mpgrade.sandbox.backends import DoctorRows, Launch, scrubbed_env
-from mpgrade.sandbox.cache import once
 
 PR_SET_CHILD_SUBREAPER = 36
 UNPRIVILEGED_UID = 65534  # nobody

@@ -1,9 +1,10 @@
-"""What the sandbox learns about this machine, learned once.
+"""What mpgrade learns once: about this machine, and about the exercise files it read.
 
 ``once`` memoises a probe per process and is safe under the grader's question threads:
 the first caller probes while the others wait for its answer, instead of each running the
 probe itself. ``remembered`` keeps a probe's answer on disk between invocations, keyed by
-a fingerprint of everything the answer depends on, so a new key simply probes again.
+a fingerprint of everything the answer depends on, so a new key simply probes again
+(``recall`` and ``store`` are its two halves). Values are JSON, never code.
 """
 
 from __future__ import annotations
@@ -71,29 +72,47 @@ def fingerprint(parts: tuple[str, ...]) -> str:
     return hashlib.sha256("\0".join(parts).encode("utf-8", "replace")).hexdigest()
 
 
-def remembered(name: str, key: tuple[str, ...], probe: Callable[[], T | None]) -> T | None:
-    """The answer stored under ``name`` for ``key``, else ``probe()`` (stored unless None).
+def _entry(name: str, key: tuple[str, ...]) -> Path:
+    """One file per name and key: two interpreters or exercise versions never evict each other."""
+    return cache_dir() / f"{name}-{fingerprint(key)[:24]}.json"
 
-    Only answers worth keeping are stored: a probe that says "unavailable" returns None and
-    runs again next time, so a machine that gains a capability is never stuck without it.
-    The file is the grader's own; anything unexpected in it counts as a miss.
-    """
-    path = cache_dir() / f"{name}.json"
+
+def recall(name: str, key: tuple[str, ...]) -> object | None:
+    """The answer stored under ``name`` for ``key``, else None. The file is the grader's own;
+    anything unexpected in it counts as a miss."""
     digest = fingerprint(key)
     try:
-        with open(path, "rb") as f:
+        with open(_entry(name, key), "rb") as f:
             stored = json.loads(f.read(_MAX_CACHE_BYTES))
         if isinstance(stored, dict) and stored.get("key") == digest and "value" in stored:
             return stored["value"]
     except (OSError, ValueError, RecursionError):
         pass
+    return None
+
+
+def store(name: str, key: tuple[str, ...], value: object) -> None:
+    """Keep ``value`` for ``key`` (atomically; a cache that cannot be written is no cache)."""
+    path = _entry(name, key)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
+        tmp.write_text(json.dumps({"key": fingerprint(key), "value": value}))
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
+def remembered(name: str, key: tuple[str, ...], probe: Callable[[], T | None]) -> T | None:
+    """The answer stored under ``name`` for ``key``, else ``probe()`` (stored unless None).
+
+    Only answers worth keeping are stored: a probe that says "unavailable" returns None and
+    runs again next time, so a machine that gains a capability is never stuck without it.
+    """
+    stored = recall(name, key)
+    if stored is not None:
+        return stored  # type: ignore[return-value]
     value = probe()
     if value is not None:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
-            tmp.write_text(json.dumps({"key": digest, "value": value}))
-            os.replace(tmp, path)
-        except OSError:
-            pass
+        store(name, key, value)
     return value
