@@ -157,6 +157,9 @@ def _best_match(sub: Submission) -> tuple[Assignment, Segmentation]:
     raise AssignmentError("no exercise sets found (see `mpgrade list`)")
 
 
+_KNOWN_TEXTS = 32  # exercise texts whose regexes are remembered as compiled, per Python
+
+
 class _Loader:
     """Turns one TOML file into an Assignment, remembering where each table starts."""
 
@@ -244,11 +247,13 @@ class _Loader:
         Python: a file that passed is remembered (``cache.store``), and the rubric and the
         segmentation compile what they use when they use it.
         """
-        key = ("exercise-regexes", sys.version, hashlib.sha256(self.text.encode()).hexdigest())
-        self.regexes_known = recall("regexes-compiled", key) == "yes"
+        digest = hashlib.sha256(self.text.encode()).hexdigest()
+        known = recall("regexes-compiled", (sys.version,))
+        known = [d for d in known if isinstance(d, str)] if isinstance(known, list) else []
+        self.regexes_known = digest in known
         assignment = self._read()
-        if not self.regexes_known:
-            store("regexes-compiled", key, "yes")
+        if not self.regexes_known:  # the newest texts, a bounded list: edits never pile up
+            store("regexes-compiled", (sys.version,), [*known, digest][-_KNOWN_TEXTS:])
         return assignment
 
     def _read(self) -> Assignment:
