@@ -91,10 +91,14 @@ class _Reading:
 
 @lru_cache(maxsize=1)
 def _stem() -> Callable[[str], str]:
-    """Snowball's English stemmer, loaded on first use (``mpgrade check`` of code stays fast)."""
+    """Snowball's English stemmer, loaded on first use (``mpgrade check`` of code stays fast).
+
+    Memoised: a reading stems the same few hundred words again for every match it
+    places, and the stemmer is pure Python.
+    """
     from snowballstemmer.english_stemmer import EnglishStemmer
 
-    return EnglishStemmer().stemWord
+    return lru_cache(maxsize=8192)(EnglishStemmer().stemWord)
 
 
 def _subject_table(rubric: Rubric) -> dict[str, str]:

@@ -11,6 +11,7 @@ typo fails at load time instead of silently grading with a default. An instructo
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import importlib.util
 import inspect
@@ -179,7 +180,7 @@ def _markdown(checks: tuple[Declared, ...]) -> str:
 
 def _param_lines(params: type) -> list[str]:
     """"min: int = 1" per field, "name: str (required)" without a default."""
-    hints = typing.get_type_hints(params)
+    hints = _hints(params)
     lines = []
     for f in dataclasses.fields(params):
         default = _default(f)
@@ -247,8 +248,14 @@ def parse_params(spec: CheckSpec, decl: Declared) -> tuple[Common, object]:
             _build(decl.params, {k: v for k, v in raw.items() if k in own}))
 
 
+@functools.cache
+def _hints(cls: type) -> dict[str, object]:
+    """A parameter class's field types, resolved once (the classes are the declared ones)."""
+    return typing.get_type_hints(cls)
+
+
 def _build(cls: type, values: dict) -> object:
-    hints = typing.get_type_hints(cls)
+    hints = _hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     for name, f in fields.items():
         if name not in values and _default(f) is _REQUIRED:

@@ -9,6 +9,7 @@ cells, so that an earlier answer's mistake is not blamed on this one.
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -32,11 +33,10 @@ class Code:
     lines: frozenset[int] | None  # None: every line is the answer's, numbered as parsed
 
     def mine(self, node: ast.AST) -> bool:
-        line = getattr(node, "lineno", None)
-        return line is not None and (self.lines is None or line in self.lines)
+        return _on(node, self.lines)
 
     def nodes(self) -> Iterator[ast.AST]:
-        return (n for n in ast.walk(self.tree) if self.mine(n))
+        return iter(_answer_nodes(self.source, self.lines))
 
     def where(self, node: ast.AST) -> str:
         line = getattr(node, "lineno", 0)
@@ -50,14 +50,37 @@ def _answer_code(ctx: CheckContext) -> str:
     return ctx.answer.code if ctx.answer is not None else ""
 
 
+# Every static check of an answer parses the same source and walks the same tree: both
+# are kept for the last few sources (each at most MAX_SOURCE_CHARS). The trees are shared,
+# so nothing here may change them.
+@functools.lru_cache(maxsize=16)
+def _tree(source: str) -> ast.Module | None:
+    try:
+        return parse_python(source)
+    except SyntaxError:
+        return None
+
+
+@functools.lru_cache(maxsize=16)
+def _answer_nodes(source: str, lines: frozenset[int] | None) -> tuple[ast.AST, ...]:
+    """The nodes of ``_tree(source)`` on the answer's ``lines`` (None: all), walked once."""
+    tree = _tree(source)
+    if tree is None:
+        return ()
+    return tuple(n for n in ast.walk(tree) if _on(n, lines))
+
+
+def _on(node: ast.AST, lines: frozenset[int] | None) -> bool:
+    """``node`` has a line, one of ``lines`` (None: any)."""
+    line = getattr(node, "lineno", None)
+    return line is not None and (lines is None or line in lines)
+
+
 def parse(ctx: CheckContext) -> Code | None:
     """The script that ran (answer lines marked), else the answer alone; None if neither parses."""
     script = ctx.script
     if script is not None and script.source.strip():
-        try:
-            tree = parse_python(script.source)
-        except SyntaxError:
-            tree = None
+        tree = _tree(script.source)
         if tree is not None:
             if not script.line_map:
                 return Code(ctx, tree, script.source, None)
@@ -67,10 +90,8 @@ def parse(ctx: CheckContext) -> Code | None:
     code = _answer_code(ctx)
     if not code.strip():
         return None
-    try:
-        return Code(ctx, parse_python(code), code, None)
-    except SyntaxError:
-        return None
+    tree = _tree(code)
+    return Code(ctx, tree, code, None) if tree is not None else None
 
 
 def receiver(call: ast.Call) -> str:
