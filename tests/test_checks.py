@@ -727,3 +727,18 @@ def test_every_module_of_the_package_is_a_registered_family() -> None:
     assert out.stdout.strip() == "[]"
     families = {cid.split(".", 1)[0] for cid in available_checks()}
     assert {"process", "pool", "pipe", "output", "run"} <= families
+
+
+def test_the_static_checks_of_an_answer_share_one_parse(monkeypatch) -> None:
+    from mpgrade.checks import static
+
+    parsed: list[str] = []
+    real = static.parse_python
+    monkeypatch.setattr(static, "parse_python", lambda source: parsed.append(source) or real(source))
+    static._tree.cache_clear()
+    static._answer_nodes.cache_clear()
+    ctx = q3_ctx()
+    first, second = static.parse(ctx), static.parse(ctx)
+    assert first is not None and second is not None
+    assert len(parsed) == 1 and first.tree is second.tree
+    assert list(first.nodes()) == list(second.nodes()) and any(True for _ in first.nodes())
