@@ -346,3 +346,27 @@ def test_the_best_match_skips_a_set_with_wrong_checks_and_loads_no_losers_checks
     assert not marker.exists()  # a loser's checks.py is never run
     assert choice.segmentation == segment(sub, choice.assignment.questions)
     assert load_assignment("01-two-questions").custom_checks and marker.exists()
+
+
+def test_a_set_that_cannot_overtake_the_best_match_is_not_segmented(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make_notebook) -> None:
+    import mpgrade.segment
+    from mpgrade.assignment import choose_assignment
+    from mpgrade.submission import load
+
+    # The notebook's headers name all six questions of the bundled set; "locks-queues"
+    # (four questions) and this two-question set could at best tie, and a tie goes to
+    # the first by id.
+    write(tmp_path, VALID, name="zz-two-questions")
+    monkeypatch.setenv("MPGRADE_EXERCISES", str(tmp_path))
+    segmented: list[int] = []
+    real = mpgrade.segment.segment
+
+    def counting(sub, questions):
+        segmented.append(len(questions))
+        return real(sub, questions)
+
+    monkeypatch.setattr(mpgrade.segment, "segment", counting)
+    choice = choose_assignment(None, load(make_notebook()))
+    assert choice.assignment.id == "15feb-multiprocessing"
+    assert segmented == [6]

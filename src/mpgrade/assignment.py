@@ -135,25 +135,35 @@ def _best_match(sub: Submission) -> tuple[Assignment, Segmentation]:
 
     Headers are matched against every set's questions, but only the winner's checks are
     validated (and its ``checks.py`` imported): a set whose checks are wrong loses to the
-    next best, as if it had never been found.
+    next best, as if it had never been found. A set with no more questions than the best
+    count so far cannot overtake it, so it is not segmented unless the sets above fail.
     """
     from mpgrade.segment import segment
 
-    ranked = []
-    for position, (_, path) in enumerate(iter_assignments()):
+    candidates: list[tuple[_Loader, Assignment]] = []
+    for _, path in iter_assignments():
         try:
             loader = _Loader(path)
-            candidate = loader.read()
+            candidates.append((loader, loader.read()))
         except AssignmentError:
             continue
-        seg = segment(sub, candidate.questions)
-        hits = sum(1 for a in seg.answers.values() if a.attribution.by in ("metadata", "header"))
-        ranked.append((-hits, position, loader, candidate, seg))
-    for _, _, loader, candidate, seg in sorted(ranked, key=lambda r: r[:2]):
+    segs: dict[int, Segmentation] = {}
+    untried = list(range(len(candidates)))
+    while untried:
+        best, most = untried[0], -1
+        for i in untried:
+            if most >= len(candidates[i][1].questions):
+                continue
+            if i not in segs:
+                segs[i] = segment(sub, candidates[i][1].questions)
+            hits = sum(1 for a in segs[i].answers.values() if a.attribution.by in ("metadata", "header"))
+            if hits > most:
+                best, most = i, hits
+        loader, candidate = candidates[best]
         try:
-            return loader.check_ids(candidate), seg
+            return loader.check_ids(candidate), segs[best]
         except AssignmentError:
-            continue
+            untried.remove(best)
     raise AssignmentError("no exercise sets found (see `mpgrade list`)")
 
 
