@@ -254,6 +254,8 @@ def test_bad_arguments_raise_batch_error(tmp_path: Path, tiny: Assignment) -> No
         _run((tmp_path / "missing",), tmp_path / "out", tiny)
     roster = tmp_path / "r.csv"
     roster.write_text("colour\nred\n")
+    with pytest.raises(BatchError, match="r.csv: is a file; give a folder"):
+        _run((SUBS / "good.py",), roster, tiny)
     with pytest.raises(BatchError, match="no id column"):
         _run((SUBS / "good.py",), tmp_path / "out", tiny, roster=roster)
 

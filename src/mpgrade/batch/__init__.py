@@ -65,6 +65,8 @@ def grade_class(options: BatchOptions) -> BatchResult:
     started = time.monotonic()
     if options.report_format not in REPORT_NAMES:
         raise BatchError(f"report format must be one of {', '.join(REPORT_NAMES)}")
+    if options.outdir.exists() and not options.outdir.is_dir():
+        raise BatchError(f"{options.outdir}: is a file; give a folder for the results")
     style = _csv_style(options.csv_encoding)
     roster = _roster(options.roster)
     store = Store(options.outdir, get_format(options.report_format).extension)
