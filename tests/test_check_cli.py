@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
 import time
 from pathlib import Path
 
 import jsonschema
 import pytest
-from conftest import CODE, EXAMPLE, by_id, check_json, processes_with, run_cli
+from conftest import CODE, EXAMPLE, MPGRADE, by_id, check_json, processes_with, run_cli
 
 from mpgrade.resources import schema_path
 
@@ -388,3 +390,15 @@ def test_a_file_that_is_no_submission_exits_2(cli, tmp_path: Path) -> None:
     proc = cli("check", str(notes))
     assert proc.returncode == 2 and proc.stdout == ""
     assert "notes.txt" in _one_line(proc) and "not a notebook or script" in _one_line(proc)
+
+
+def test_output_into_a_closed_pipe_stops_quietly_as_interrupted() -> None:
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the first byte, as after `| head -1`
+    try:
+        proc = subprocess.run([MPGRADE, "schema"], stdout=write, stderr=subprocess.PIPE,
+                              stdin=subprocess.DEVNULL, text=True, timeout=60)
+    finally:
+        os.close(write)
+    assert proc.returncode == 130
+    assert "internal error" not in proc.stderr and "Traceback" not in proc.stderr

@@ -143,6 +143,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _say("mpgrade: interrupted")
         return ExitCode.INTERRUPTED
+    except BrokenPipeError:  # the reader is gone (`| head`): stopped early, nothing to say
+        return ExitCode.INTERRUPTED
     except Exception as exc:
         if os.environ.get("MPGRADE_DEBUG"):
             raise
