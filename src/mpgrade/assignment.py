@@ -156,9 +156,8 @@ def _best_match(sub: Submission) -> tuple[Assignment, Segmentation]:
                 continue
             if i not in segs:
                 segs[i] = segment(sub, candidates[i][1].questions)
-            hits = sum(1 for a in segs[i].answers.values() if a.attribution.by in ("metadata", "header"))
-            if hits > most:
-                best, most = i, hits
+            if segs[i].named > most:
+                best, most = i, segs[i].named
         loader, candidate = candidates[best]
         try:
             return loader.check_ids(candidate), segs[best]

@@ -205,9 +205,8 @@ def pick(loaded: list[tuple[Path, Submission | str]], assignment: Assignment) ->
         if isinstance(sub, str):
             return (0, 0, 0, 0, 0)
         seg = segment(sub, assignment.questions)
-        found = sum(1 for a in seg.answers.values() if a.attribution.by in ("metadata", "header"))
         text = sum(len(a.code) + len(a.prose) for a in seg.answers.values())
-        return (1, int(sub.assignment_id == assignment.id), found, min(text, 10**6), int(sub.format == "ipynb"))
+        return (1, int(sub.assignment_id == assignment.id), seg.named, min(text, 10**6), int(sub.format == "ipynb"))
 
     return max(loaded, key=rank)
 

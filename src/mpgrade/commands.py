@@ -113,8 +113,7 @@ def _header_hits(sub: Submission, assignment: Assignment) -> int:
     """How many of ``assignment``'s questions the submission names by header or metadata."""
     from mpgrade.segment import segment
 
-    seg = segment(sub, assignment.questions)
-    return sum(1 for a in seg.answers.values() if a.attribution.by in ("metadata", "header"))
+    return segment(sub, assignment.questions).named
 
 
 def _warn_if_unmatched(sub: Submission, forced: Assignment) -> None:

@@ -158,6 +158,12 @@ class Segmentation:
     preamble: tuple[Cell, ...] = ()
     notes: tuple[str, ...] = ()
 
+    @property
+    def named(self) -> int:
+        """How many answers the submission names itself (metadata or a header), not guessed;
+        what decides which exercise set and which file of a submission fits best."""
+        return sum(1 for a in self.answers.values() if a.attribution.by in ("metadata", "header"))
+
 
 # --------------------------------------------------------------------------- assignment
 
