@@ -88,7 +88,9 @@ def test_blank_template_has_no_answers(fmt: str, tmp_path: Path) -> None:
 
     a = load_assignment("15feb-multiprocessing")
     sub = load(write_template(a, tmp_path / f"blank.{fmt}", fmt))
-    assert segment(sub, a.questions).answers == {}
+    seg = segment(sub, a.questions)
+    assert seg.answers == {}
+    assert seg.empty == tuple(q.id for q in a.questions)  # each place is there, still empty
 
 
 def test_percent_template_carries_question_ids(tmp_path: Path) -> None:
@@ -225,6 +227,9 @@ def test_cli_template_then_check_without_assignment(tmp_path: Path) -> None:
     result = json.loads(checked.stdout)
     assert result["assignment"]["id"] == "locks-queues"
     assert {q["status"] for q in result["questions"]} == {"missing"}
+    # The student uses the template: they are told the answer is empty, not to use the template.
+    assert all("still empty" in q["feedback"] and "template" not in q["feedback"]
+               for q in result["questions"])
 
 
 def test_cli_validate_exit_code(tmp_path: Path) -> None:

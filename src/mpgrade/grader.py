@@ -157,6 +157,10 @@ def _prepare(q: Question, seg: Segmentation, options: GradeOptions, limits: Limi
     """Everything that needs no run: missing answers, prose, syntax errors; else a prepared
     script. Parses (``build_script``, the written part), so it runs on the calling thread."""
     answer = seg.answers.get(q.id)
+    if answer is None and q.id in seg.empty:
+        return Graded(q, None, result=scoring.missing(
+            q, "The answer to this question is still empty: write it in the cell under the "
+               "question, save, and check again."))
     if answer is None:
         return Graded(q, None, result=scoring.missing(
             q, "No answer was found for this question. Start it with a header such as "

@@ -157,6 +157,7 @@ class Segmentation:
     answers: dict[str, Answer]
     preamble: tuple[Cell, ...] = ()
     notes: tuple[str, ...] = ()
+    empty: tuple[str, ...] = ()  # questions whose header or tagged cell is there, with nothing under it
 
     @property
     def named(self) -> int:

@@ -148,7 +148,9 @@ def segment(sub: Submission, questions: Sequence[Question]) -> Segmentation:
         for q in questions
         if parts.get(q.id)
     }
-    return Segmentation(answers, tuple(preamble), tuple(ctx.notes))
+    empty = tuple(q.id for q in questions if q.id not in answers and q.id in how
+                  and how[q.id].by in ("metadata", "header"))
+    return Segmentation(answers, tuple(preamble), tuple(ctx.notes), empty)
 
 
 def context_for(seg: Segmentation, question_id: str) -> tuple[Cell, ...]:

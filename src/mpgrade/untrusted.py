@@ -87,14 +87,21 @@ def parse_python(source: str, filename: str = "<unknown>") -> ast.Module:
 
 
 def _depth(tree: ast.AST) -> int:
-    """The deepest nesting of ``tree``, walked without recursion."""
-    deepest, stack = 0, [(tree, 1)]
-    while stack:
-        node, depth = stack.pop()
-        deepest = max(deepest, depth)
-        if depth <= MAX_AST_DEPTH:
-            stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
-    return deepest
+    """The deepest nesting of ``tree``, level by level without recursion; stops counting
+    past ``MAX_AST_DEPTH`` (every parse pays for this walk, so it touches fields directly)."""
+    node_type, depth, level = ast.AST, 0, [tree]
+    while level and depth <= MAX_AST_DEPTH:
+        depth += 1
+        below: list[ast.AST] = []
+        for node in level:
+            for name in node._fields:
+                value = getattr(node, name, None)
+                if isinstance(value, list):
+                    below += [v for v in value if isinstance(v, node_type)]
+                elif isinstance(value, node_type):
+                    below.append(value)
+        level = below
+    return depth
 
 
 def compile_python(source: str, filename: str = "<unknown>") -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 from mpgrade import __version__
 from mpgrade.batch.record import Record, record_from_report
-from mpgrade.model import Assignment, GradeOptions, Submission, Ungradable
+from mpgrade.model import Assignment, GradeOptions, Segmentation, Ungradable
 
 
 @dataclass(frozen=True)
@@ -42,12 +42,14 @@ def grade_task(task: Task, assignment: Assignment, options: GradeOptions, fmt: s
     from mpgrade.grader import grade_submission
     from mpgrade.report import render, to_json
     from mpgrade.review.codec import dump_report
+    from mpgrade.segment import segment
     from mpgrade.submission import SubmissionError, load, loads
 
     try:
         sub = load(task.path) if task.content is None else loads(task.content, task.path)
-        report = grade_submission(sub, assignment, options)
-        answers = answer_texts(sub, assignment)
+        seg = segment(sub, assignment.questions)
+        report = grade_submission(sub, assignment, options, seg)
+        answers = answer_texts(seg)
     except SubmissionError as exc:
         return ungradable_outcome(task.student, task.key, task.source, _one_line(exc), assignment, options, fmt)
     except Exception as exc:  # a grader bug must cost one row, not the class
@@ -59,11 +61,8 @@ def grade_task(task: Task, assignment: Assignment, options: GradeOptions, fmt: s
                    dump_report(report, answers))
 
 
-def answer_texts(sub: Submission, assignment: Assignment) -> dict[str, str]:
+def answer_texts(seg: Segmentation) -> dict[str, str]:
     """Each question's answer as the student wrote it (every cell, in order): what a reviewer reads."""
-    from mpgrade.segment import segment
-
-    seg = segment(sub, assignment.questions)
     return {qid: "\n\n".join(c.source for c in a.cells if c.source.strip()) for qid, a in seg.answers.items()}
 
 
