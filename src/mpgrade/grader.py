@@ -157,14 +157,12 @@ def _prepare(q: Question, seg: Segmentation, options: GradeOptions, limits: Limi
     """Everything that needs no run: missing answers, prose, syntax errors; else a prepared
     script. Parses (``build_script``, the written part), so it runs on the calling thread."""
     answer = seg.answers.get(q.id)
-    if answer is None and q.id in seg.empty:
-        return Graded(q, None, result=scoring.missing(
-            q, "The answer to this question is still empty: write it in the cell under the "
-               "question, save, and check again."))
     if answer is None:
-        return Graded(q, None, result=scoring.missing(
-            q, "No answer was found for this question. Start it with a header such as "
-               f"'{q.id}.' or use the notebook made by `mpgrade template`."))
+        why = ("The answer to this question is still empty: write it in the cell under the "
+               "question, save, and check again." if q.id in seg.empty else
+               "No answer was found for this question. Start it with a header such as "
+               f"'{q.id}.' or use the notebook made by `mpgrade template`.")
+        return Graded(q, None, result=scoring.missing(q, why))
     if q.kind == "prose":
         return Graded(q, answer, result=scoring.prose_question(q, answer))
     method = options.start_method or q.start_method or method

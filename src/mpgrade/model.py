@@ -122,6 +122,11 @@ class Attribution:
     # What decided, in the student's terms: "'Q3. Write a python...'", "a Pool with map".
     evidence: str = ""
 
+    @property
+    def named(self) -> bool:
+        """The submission names the question itself (metadata or a header): not guessed."""
+        return self.by in ("metadata", "header")
+
     def sentence(self) -> str:
         """One line for every report: "found by its header 'Q3.'"."""
         lead = {
@@ -163,7 +168,7 @@ class Segmentation:
     def named(self) -> int:
         """How many answers the submission names itself (metadata or a header), not guessed;
         what decides which exercise set and which file of a submission fits best."""
-        return sum(1 for a in self.answers.values() if a.attribution.by in ("metadata", "header"))
+        return sum(1 for a in self.answers.values() if a.attribution.named)
 
 
 # --------------------------------------------------------------------------- assignment

@@ -148,8 +148,7 @@ def segment(sub: Submission, questions: Sequence[Question]) -> Segmentation:
         for q in questions
         if parts.get(q.id)
     }
-    empty = tuple(q.id for q in questions if q.id not in answers and q.id in how
-                  and how[q.id].by in ("metadata", "header"))
+    empty = tuple(q.id for q in questions if q.id not in answers and q.id in how and how[q.id].named)
     return Segmentation(answers, tuple(preamble), tuple(ctx.notes), empty)
 
 
