@@ -3,7 +3,9 @@ and the student's interpreter without the installation's site-packages."""
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 import sys
 import textwrap
 import threading
@@ -72,14 +74,31 @@ def test_the_student_interpreter_is_a_checked_bare_environment() -> None:
     assert os.path.realpath(interpreter.interpreter()) == os.path.realpath(sys.executable)
 
 
+def test_the_environment_lists_the_graders_libraries_after_the_standard_library(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    binary, libraries = interpreter.real_binary(), interpreter.library_dirs()
+    home = interpreter._make(binary, libraries)
+    assert home is not None
+    python = os.path.join(home, "bin", "python")
+    out = subprocess.run([python, "-c", "import json, os, sys; print(json.dumps(sys.path))"],
+                         env={"PATH": "/usr/bin:/bin"}, capture_output=True, text=True, check=True)
+    path = json.loads(out.stdout)
+    stdlib = path.index(os.path.dirname(os.__file__))
+    assert [path.index(d) > stdlib for d in libraries] == [True] * len(libraries)
+    assert interpreter._make(binary, libraries[:1]) != home  # another grader's libraries: its own
+    pth = next(tmp_path.glob("mpgrade-python-*/lib/*/site-packages/*.pth"))
+    pth.write_text("/somewhere/else\n")
+    assert not interpreter._valid(home, binary, libraries)
+
+
 def test_a_strangers_environment_dir_is_not_used(tmp_path, monkeypatch) -> None:
     monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
-    binary = interpreter.real_binary()
-    first = interpreter._make(binary)
-    assert first is not None and interpreter._valid(first, binary)
+    binary, libraries = interpreter.real_binary(), interpreter.library_dirs()
+    first = interpreter._make(binary, libraries)
+    assert first is not None and interpreter._valid(first, binary, libraries)
     os.chmod(first, 0o777)  # now anyone could swap the link
-    second = interpreter._make(binary)
-    assert second is not None and second != first and interpreter._valid(second, binary)
+    second = interpreter._make(binary, libraries)
+    assert second is not None and second != first and interpreter._valid(second, binary, libraries)
     assert os.path.basename(second).startswith(f"mpgrade-run-{os.getpid()}-")
 
 

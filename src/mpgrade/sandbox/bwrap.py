@@ -174,7 +174,7 @@ class BwrapBackend:
         return None  # the user namespace maps the tree to nobody already
 
     def launch(self, req: RunRequest, work: str, meta: str, python: str) -> Launch:
-        env = scrubbed_env(req, SANDBOX_WORK, SANDBOX_META, "/tmp", interpreter.library_dirs())
+        env = scrubbed_env(req, SANDBOX_WORK, SANDBOX_META, "/tmp", interpreter.path_libraries())
         inner = plain.command(python, f"{SANDBOX_WORK}/{req.script}")
         ro_dirs = (*req.pythonpath, *interpreter.library_dirs())
         return Launch(tuple(command(inner, work, meta, env, ro_dirs)), {"PATH": env["PATH"]})

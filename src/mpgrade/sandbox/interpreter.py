@@ -9,13 +9,16 @@ next to a link to the binary gives the standard library, ``PYTHONPATH`` (so the 
 nothing else, and spawn and forkserver children start through the same link.
 
 The packages installed beside the grader (its venv's, and those of the installation under
-it) stay importable: their directories go on ``PYTHONPATH`` after the probe, where Python
-reads no ``.pth`` files, so an answer importing numpy or requests runs as on the student's
-machine without paying for every ``.pth`` at each interpreter start.
+it) stay importable: the environment's own ``site-packages`` holds one ``.pth`` file that
+lists their directories, which ``site`` appends to ``sys.path`` after the standard library
+without reading the ``.pth`` files inside them. So an answer importing numpy or requests
+runs as on the student's machine, the standard library is found first (as without the
+sandbox), and no interpreter start pays for searching those directories on every import.
 
 The environment lives in the shared temp dir so that any uid can run it, named after the
-interpreter it wraps and checked before use: owned by us, writable by nobody else, with
-the expected contents. When a stranger's dir holds that name, a private one is made.
+interpreter it wraps and the directories it lists, and checked before use: owned by us,
+writable by nobody else, with the expected contents. When a stranger's dir holds that
+name, a private one is made.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import tempfile
 from mpgrade.cache import fingerprint, once
 
 PREFIX = "mpgrade-python-"
+LIBRARIES_PTH = "mpgrade-libraries.pth"
 
 
 def real_binary() -> str:
@@ -51,65 +55,100 @@ def _ours(path: str, kind: int) -> bool:
             and (kind == stat.S_IFLNK or not st.st_mode & 0o022))
 
 
-def _valid(home: str, binary: str) -> bool:
+def _site_packages(home: str) -> str:
+    """The environment's own site-packages, where ``site`` reads its ``.pth`` files."""
+    version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    return os.path.join(home, "lib", version, "site-packages")
+
+
+def _pth_text(libraries: tuple[str, ...]) -> str:
+    return "".join(f"{d}\n" for d in libraries)
+
+
+def _valid(home: str, binary: str, libraries: tuple[str, ...]) -> bool:
     link, cfg = os.path.join(home, "bin", "python"), os.path.join(home, "pyvenv.cfg")
-    if not (_ours(home, stat.S_IFDIR) and _ours(os.path.join(home, "bin"), stat.S_IFDIR)
-            and _ours(link, stat.S_IFLNK) and _ours(cfg, stat.S_IFREG)):
+    site_dir = _site_packages(home)
+    pth = os.path.join(site_dir, LIBRARIES_PTH)
+    dirs = (home, os.path.join(home, "bin"), os.path.join(home, "lib"), os.path.dirname(site_dir),
+            site_dir)
+    if not (all(_ours(d, stat.S_IFDIR) for d in dirs) and _ours(link, stat.S_IFLNK)
+            and _ours(cfg, stat.S_IFREG) and _ours(pth, stat.S_IFREG)):
         return False
     try:
+        if os.listdir(site_dir) != [LIBRARIES_PTH]:
+            return False
         with open(cfg, encoding="utf-8") as f:
-            text = f.read(4096)
-        return os.readlink(link) == binary and text == _config(binary)
+            config = f.read(4096)
+        with open(pth, encoding="utf-8") as f:
+            listed = f.read(65536)
+        return os.readlink(link) == binary and config == _config(binary) and listed == _pth_text(libraries)
     except OSError:
         return False
 
 
-def _populate(home: str, binary: str) -> None:
+def _populate(home: str, binary: str, libraries: tuple[str, ...]) -> None:
     os.mkdir(os.path.join(home, "bin"), 0o755)
     os.symlink(binary, os.path.join(home, "bin", "python"))
     with open(os.path.join(home, "pyvenv.cfg"), "w", encoding="utf-8") as f:
         f.write(_config(binary))
-    os.chmod(home, 0o755)
+    site_dir = _site_packages(home)
+    os.makedirs(site_dir)
+    pth = os.path.join(site_dir, LIBRARIES_PTH)
+    with open(pth, "w", encoding="utf-8") as f:
+        f.write(_pth_text(libraries))
+    # Readable by any uid (a root grader's tree runs as nobody), whatever the umask.
+    for path in (home, os.path.join(home, "lib"), os.path.dirname(site_dir), site_dir):
+        os.chmod(path, 0o755)
+    os.chmod(pth, 0o644)
+    os.chmod(os.path.join(home, "pyvenv.cfg"), 0o644)
 
 
-def _make(binary: str) -> str | None:
-    """The checked environment for ``binary``, made if absent; None when that fails."""
+def _make(binary: str, libraries: tuple[str, ...]) -> str | None:
+    """The checked environment for ``binary`` listing ``libraries``, made if absent; None
+    when that fails."""
     tmp = tempfile.gettempdir()
-    home = os.path.join(tmp, f"{PREFIX}{os.geteuid()}-{fingerprint((binary,))[:16]}")
-    if _valid(home, binary):
+    home = os.path.join(tmp, f"{PREFIX}{os.geteuid()}-{fingerprint((binary, *libraries))[:16]}")
+    if _valid(home, binary, libraries):
         return home
     try:
         fresh = tempfile.mkdtemp(prefix=f"mpgrade-run-{os.getpid()}-python-", dir=tmp)
     except OSError:
         return None
     try:
-        _populate(fresh, binary)
+        _populate(fresh, binary, libraries)
     except OSError:
         shutil.rmtree(fresh, ignore_errors=True)
         return None
     try:
         os.rename(fresh, home)  # atomic: a racing grader's copy is as good as ours
     except OSError:
-        if not _valid(home, binary):
+        if not _valid(home, binary, libraries):
             return fresh  # a name we cannot trust: keep ours (swept once we are gone)
         shutil.rmtree(fresh, ignore_errors=True)
-    return home if _valid(home, binary) else None
+    return home if _valid(home, binary, libraries) else None
 
 
 @once
 def _home() -> str | None:
     if not sys.platform.startswith("linux") or sys.implementation.name != "cpython":
         return None
-    return _make(real_binary())
+    return _make(real_binary(), library_dirs())
 
 
 def environment() -> str | None:
-    """The environment dir to bind into a sandbox (None: the real binary is used)."""
+    """The environment dir to bind into a sandbox (None: the real binary is used, and the
+    library directories go on ``PYTHONPATH`` instead)."""
     home = _home()
-    if home is not None and not _valid(home, real_binary()):  # removed by a temp cleaner
+    if home is not None and not _valid(home, real_binary(), library_dirs()):  # removed by a temp cleaner
         _home.cache_clear()  # type: ignore[attr-defined]
         home = _home()
     return home
+
+
+def path_libraries() -> tuple[str, ...]:
+    """The library directories the tree must find on ``PYTHONPATH``: none when the
+    environment's ``.pth`` lists them."""
+    return () if environment() else library_dirs()
 
 
 def interpreter() -> str:

@@ -94,7 +94,7 @@ class PlainBackend:
 
     def launch(self, req: RunRequest, work: str, meta: str, python: str) -> Launch:
         tmp = os.path.join(os.path.dirname(work), "tmp")
-        env = scrubbed_env(req, work, meta, tmp, interpreter.library_dirs())
+        env = scrubbed_env(req, work, meta, tmp, interpreter.path_libraries())
         return Launch(tuple(command(python, os.path.join(work, req.script))), env)
 
     def exit_code(self, status: int) -> int:
