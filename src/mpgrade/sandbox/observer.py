@@ -22,6 +22,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -227,67 +228,27 @@ class Observer:
 
 
 class ProcConnectorObserver(Observer):
-    """Kernel fork/exec/exit events.
+    """Kernel fork/exec/exit events, from the process's one connector hub.
 
-    The socket is opened before the root starts, so forks the root makes before its pid is
-    known to us wait in the socket's queue and are matched once the thread reads them.
+    The hub listens before the root starts and keeps the latest events, so forks the root
+    makes before its pid is known to us are replayed when ``start`` subscribes.
     """
 
     kind = "proc_connector"
 
     def __init__(self, on_change: Callable[[], None] | None = None) -> None:
         super().__init__(on_change)
-        self.sock = open_connector()
-        self.sock.setblocking(False)
-        # A byte on this pipe ends the thread's wait at once: a run's clean-up does not
-        # wait out a receive timeout.
-        self._wake_r, self._wake_w = os.pipe()
+        self._hub = _ConnectorHub.get()
+        self._since = self._hub.seq  # events after this one may concern our tree
+
+    def start(self, root: int) -> None:
+        self._root = root
+        self._add(root, os.getpid())
+        self._hub.subscribe(self, root, self._since)
 
     def stop(self) -> None:
         self._stop.set()
-        os.write(self._wake_w, b"x")
-        super().stop()
-        self.sock.close()
-        os.close(self._wake_r)
-        os.close(self._wake_w)
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            ready, _, _ = select.select([self.sock, self._wake_r], [], [])
-            if self._wake_r in ready:
-                return
-            try:
-                data = self.sock.recv(65536)
-            except BlockingIOError:
-                continue
-            except OSError:  # ENOBUFS: the kernel dropped events; catch up from /proc
-                self._rescan()
-                continue
-            self._parse(data)
-
-    def _parse(self, data: bytes) -> None:
-        offset = 0
-        while offset + _NLMSG.size <= len(data):
-            length = _NLMSG.unpack_from(data, offset)[0]
-            if length < _NLMSG.size:
-                return
-            base = offset + _NLMSG.size + _CNMSG.size
-            if base + _EVENT.size <= len(data):
-                what = _EVENT.unpack_from(data, base)[0]
-                body = base + _EVENT.size
-                if what == PROC_EVENT_FORK:
-                    ppid, ptgid, cpid, ctgid = _PAIR4.unpack_from(data, body)
-                    if cpid == ctgid and ptgid in self._procs and self._procs[ptgid].alive:
-                        self._add(cpid, ptgid)
-                elif what == PROC_EVENT_EXEC:
-                    pid, tgid = struct.unpack_from("=ii", data, body)
-                    if pid == tgid and pid in self._procs:
-                        self._refresh(pid)
-                elif what == PROC_EVENT_EXIT:
-                    pid, tgid, code, _sig = struct.unpack_from("=iiII", data, body)
-                    if pid == tgid and pid in self._procs:
-                        self._exited(pid, _status_from_wait(code))
-            offset += (length + 3) & ~3
+        self._hub.unsubscribe(self)
 
     def _rescan(self) -> None:
         """After lost events: adopt live children of known members, mark vanished ones."""
@@ -299,6 +260,141 @@ class ProcConnectorObserver(Observer):
         for pid in known:
             if read_stat(pid) is None:
                 self._exited(pid, None)
+
+
+_Event = tuple[int, int, int, int]  # (sequence number, what, pid, parent pid or exit status)
+
+
+class _ConnectorHub:
+    """One netlink socket and one thread for every run of this process.
+
+    The kernel sends each listening socket every process event of the machine, so a
+    socket per run would parse every event once per concurrent run (and wake a thread for
+    it). The hub parses each once and hands it to the run whose tree it concerns; the
+    last ``KEEP`` fork and exit events are kept so that a run subscribing after its root
+    started misses none, and when more than that went by, the run catches up from /proc.
+    """
+
+    KEEP = 8192  # fork and exit events; a few hundred go by while a busy run starts
+    _instance: _ConnectorHub | None = None
+    _guard = threading.Lock()
+
+    def __init__(self) -> None:
+        self.sock = open_connector()
+        self.sock.setblocking(False)
+        self.seq = 0
+        self._lock = threading.Lock()
+        self._owner: dict[int, ProcConnectorObserver] = {}  # live member pid -> its run
+        self._recent: deque[_Event] = deque(maxlen=self.KEEP)
+        threading.Thread(target=self._loop, name="mpgrade-proc-connector", daemon=True).start()
+
+    @classmethod
+    def get(cls) -> _ConnectorHub:
+        with cls._guard:
+            if cls._instance is None:
+                cls._instance = cls()
+            return cls._instance
+
+    @classmethod
+    def forget(cls) -> None:
+        """In a fork child: the hub's thread did not come along, so the next run makes its own."""
+        cls._instance = None
+        cls._guard = threading.Lock()
+
+    def subscribe(self, observer: ProcConnectorObserver, root: int, since: int) -> None:
+        """Route ``root``'s tree to ``observer``, replaying what arrived after ``since``."""
+        with self._lock:
+            self._owner[root] = observer
+            first_kept = self._recent[0][0] if self._recent else self.seq + 1
+            missed = first_kept > since + 1  # evicted, or dropped by the kernel
+            for event in [e for e in self._recent if e[0] > since]:
+                self._apply(event)
+        if missed:
+            observer._rescan()
+            self._adopt(observer)
+
+    def unsubscribe(self, observer: ProcConnectorObserver) -> None:
+        with self._lock:
+            for pid in [pid for pid, o in self._owner.items() if o is observer]:
+                del self._owner[pid]
+
+    def _adopt(self, observer: ProcConnectorObserver) -> None:
+        with self._lock:
+            if not observer._stop.is_set():
+                for info in observer.alive():
+                    self._owner.setdefault(info.pid, observer)
+
+    def _loop(self) -> None:
+        while True:
+            select.select([self.sock], [], [])
+            while True:
+                try:
+                    data = self.sock.recv(65536)
+                except BlockingIOError:
+                    break
+                except OSError:  # ENOBUFS: the kernel dropped events; every run catches up
+                    self._lost()
+                    continue
+                self._parse(data)
+
+    def _lost(self) -> None:
+        with self._lock:
+            self._recent.clear()
+            observers = set(self._owner.values())
+        for observer in observers:
+            observer._rescan()
+            self._adopt(observer)
+
+    def _parse(self, data: bytes) -> None:
+        offset = 0
+        while offset + _NLMSG.size <= len(data):
+            length = _NLMSG.unpack_from(data, offset)[0]
+            if length < _NLMSG.size:
+                return
+            base = offset + _NLMSG.size + _CNMSG.size
+            if base + _EVENT.size <= len(data):
+                what = _EVENT.unpack_from(data, base)[0]
+                body = base + _EVENT.size
+                event = None
+                if what == PROC_EVENT_FORK:
+                    _ppid, ptgid, cpid, ctgid = _PAIR4.unpack_from(data, body)
+                    if cpid == ctgid:
+                        event = (what, cpid, ptgid)
+                elif what in (PROC_EVENT_EXEC, PROC_EVENT_EXIT):
+                    pid, tgid, code, _sig = struct.unpack_from("=iiII", data, body)
+                    if pid == tgid:
+                        event = (what, pid, code)
+                if event is not None:
+                    with self._lock:
+                        if what == PROC_EVENT_EXEC:  # only refreshes a command line: not kept
+                            self._apply((self.seq, *event))
+                        else:
+                            self.seq += 1
+                            self._recent.append((self.seq, *event))
+                            self._apply(self._recent[-1])
+            offset += (length + 3) & ~3
+
+    def _apply(self, event: _Event) -> None:
+        """Hand one event to the run it concerns (called with the lock held)."""
+        _seq, what, pid, other = event
+        if what == PROC_EVENT_FORK:
+            observer = self._owner.get(other)
+            if observer is not None and pid not in observer._procs:
+                self._owner[pid] = observer
+                observer._add(pid, other)
+            return
+        observer = self._owner.get(pid)
+        if observer is None:
+            return
+        if what == PROC_EVENT_EXEC:
+            observer._refresh(pid)
+        else:
+            del self._owner[pid]
+            observer._exited(pid, _status_from_wait(other))
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_ConnectorHub.forget)
 
 
 class PollObserver(Observer):
