@@ -454,3 +454,12 @@ def test_header_repeated_atop_its_code_is_one_question() -> None:
     )
     assert codes(seg, "Q3") == "# Q3\nprint(3)" and "Q4" not in seg.answers
     assert seg.notes == ()
+
+
+def test_a_rubric_synonym_weighs_in_without_its_subject_prefix() -> None:
+    """Segmentation reads a concept's ``@subject`` synonyms as the prose grader does."""
+    from mpgrade import patterns
+
+    assert patterns.mentions("The processes run in parallel on two cores", ("@process parallel",))
+    assert not patterns.mentions("They run one after another", ("@process parallel",))
+    assert not patterns.mentions("(unclosed", ("(unclosed",))  # a bad regex matches nothing

@@ -32,6 +32,8 @@ from mpgrade.model import (
     Submission,
     Variant,
 )
+from mpgrade.patterns import compiled as compile_pattern
+from mpgrade.patterns import split as split_pattern
 from mpgrade.resources import data_dir
 
 if sys.version_info >= (3, 11):
@@ -460,14 +462,14 @@ class _Loader:
         for i, p in enumerate(values):
             if not isinstance(p, str):
                 raise self.fail(f"{where}.{key}", f"item {i + 1} is not a string")
-            prefix = re.match(r"@(\w+)\s+", p)
-            if prefix and subjects is not None and prefix.group(1) not in subjects:
-                raise self.fail(f"{where}.{key}", f"unknown subject @{prefix.group(1)} in {p!r}; "
+            subject, regex = split_pattern(p)
+            if subject and subjects is not None and subject not in subjects:
+                raise self.fail(f"{where}.{key}", f"unknown subject @{subject} in {p!r}; "
                                                   f"known: {', '.join(sorted(subjects))}")
             if self.regexes_known:
                 continue
             try:  # as the rubric and segmentation match them, so they reuse this compile
-                re.compile(p[prefix.end():] if prefix else p, re.IGNORECASE)
+                compile_pattern(regex)
             except re.error as exc:
                 raise self.fail(f"{where}.{key}", f"invalid regular expression {p!r}: {exc}") from None
         return tuple(values)

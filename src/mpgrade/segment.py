@@ -39,6 +39,7 @@ from dataclasses import dataclass, field, replace
 from difflib import SequenceMatcher
 from typing import NamedTuple
 
+from mpgrade import patterns
 from mpgrade.magics import neutralise
 from mpgrade.model import Answer, Attribution, Cell, Question, Segmentation, Submission
 from mpgrade.textcode import code_regions, is_prose, looks_like_code
@@ -177,19 +178,29 @@ def _question_numbers(questions: Sequence[Question]) -> dict[int, str]:
     return numbers
 
 
+_WORD = re.compile(r"[a-z0-9]+")
+
+
 def _norm(text: str) -> str:
-    return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
+    return " ".join(_WORD.findall(text.lower()))
+
+
+@functools.lru_cache(maxsize=256)
+def _target(question_text: str) -> tuple[str, frozenset[str]]:
+    """A question's text as ``_similarity`` compares it, and its content words: the same
+    few questions are weighed against every piece of every notebook."""
+    target = _norm(question_text)
+    return target, frozenset(target.split()) - _GLUE
 
 
 def _similarity(text: str, question: Question) -> float:
     """How much the start of ``text`` reads like the question's own text (0..1)."""
-    target = _norm(question.text)
+    target, words = _target(question.text)
     seen = _norm(text[: 4 * len(question.text) + 64])[: len(target) + 8]
     if not target or not seen:
         return 0.0
     # Only scores of 0.5 and more decide anything: text sharing few of the question's
     # content words is far below that, and skipping the character comparison keeps this fast.
-    words = set(target.split()) - _GLUE
     if len(words & set(seen.split())) < 0.5 * len(words):
         return 0.0
     return _ratio(seen, target)
@@ -913,7 +924,7 @@ def _affinity(f: _Features, p: _Profile, idf: dict[str, float], weight: float, t
     found = sum(idf.get(w, 0.0) * min(1.0, f.counts.get(w, 1) / 2) for w in f.words & p.words)
     words = found / max(weight, _WORDS_FLOOR)
     if p.concepts:
-        hits = sum(1 for synonyms in p.concepts if _mentions(text, synonyms))
+        hits = sum(1 for synonyms in p.concepts if patterns.mentions(text, synonyms))
         words = 0.6 * words + 0.4 * hits / len(p.concepts)
     if not f.code:
         return words if p.prose_ok else 0.7 * words
@@ -936,16 +947,6 @@ def _affinity(f: _Features, p: _Profile, idf: dict[str, float], weight: float, t
             score += 0.15
     score += 0.2 * len(f.apis & p.apis)
     return min(1.0, max(score, 0.5 * words))
-
-
-def _mentions(text: str, synonyms: tuple[str, ...]) -> bool:
-    for pattern in synonyms:
-        try:
-            if re.search(pattern, text, re.I):
-                return True
-        except re.error:
-            continue
-    return False
 
 
 # --------------------------------------------------------------------------- the assignment

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from mpgrade import patterns
 from mpgrade.model import DEFAULT_SUBJECTS, Concept, Misconception, Rubric
 
 _SHORT_SHARE = 0.25  # at most this share of the points for an answer under min_words
@@ -209,17 +210,6 @@ class _Hit:
     span: tuple[int, int] = (0, 0)  # of the match in ``clause``
 
 
-def _split_pattern(pattern: str) -> tuple[str, str]:
-    """"@thread share memory" -> ("thread", "share memory")."""
-    m = re.match(r"@(\w+)\s+", pattern)
-    return (m.group(1), pattern[m.end():]) if m else ("", pattern)
-
-
-@lru_cache(maxsize=512)
-def _compiled(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern, re.IGNORECASE)
-
-
 def _negated(clause: _Clause, start: int, end: int, states_negation: bool) -> bool:
     """A negation cue shortly before the match or inside it; a cue inside the match is part
     of the claim when the pattern itself states a negation ("(do not|don't) share")."""
@@ -237,16 +227,16 @@ def _negated(clause: _Clause, start: int, end: int, states_negation: bool) -> bo
     return any(cue(i) for i in before[-_NEGATION_WINDOW:])
 
 
-def _hits(patterns: tuple[str, ...], reading: _Reading, negatable: bool, skip: set[int]) -> list[_Hit]:
+def _hits(wanted: tuple[str, ...], reading: _Reading, negatable: bool, skip: set[int]) -> list[_Hit]:
     """Every clause where a pattern matches, said of its subject, with its polarity."""
     out: list[_Hit] = []
     stem = _stem()
-    for pattern in patterns:
-        subject, regex = _split_pattern(pattern)
+    for pattern in wanted:
+        subject, regex = patterns.split(pattern)
         for clause in reading.clauses:
             if clause.sentence in skip:
                 continue
-            m = _compiled(regex).search(clause.text)
+            m = patterns.compiled(regex).search(clause.text)
             if m is None:
                 continue
             said_of = _subject_of(clause.tokens, reading.subjects, stem, m.start()) or clause.subject
@@ -334,7 +324,7 @@ def grade_prose(text: str, rubric: Rubric) -> ProseGrade:
     reading = _read(text, rubric)
     off_sentences = {
         i for i, s in enumerate(reading.sentences)
-        if any(_compiled(p).search(s) for p in rubric.off_target)
+        if any(patterns.compiled(p).search(s) for p in rubric.off_target)
     }
     wrong: list[tuple[Misconception, str]] = []
     wrong_sentences: set[int] = set()
