@@ -74,6 +74,24 @@ def test_the_student_interpreter_is_a_checked_bare_environment() -> None:
     assert os.path.realpath(interpreter.interpreter()) == os.path.realpath(sys.executable)
 
 
+def test_a_changed_environment_is_checked_again_and_replaced(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    interpreter._home.cache_clear()
+    monkeypatch.setattr(interpreter, "_checked", {})
+    try:
+        home = interpreter.environment()
+        full: list[tuple] = []
+        valid = interpreter._valid
+        monkeypatch.setattr(interpreter, "_valid", lambda *a: full.append(a) or valid(*a))
+        assert interpreter.environment() == home and full == []  # unchanged: no full check
+        pth = next(tmp_path.glob("mpgrade-python-*/lib/*/site-packages/*.pth"))
+        pth.write_text("/somewhere/else\n")  # a changed file: checked in full, made again
+        again = interpreter.environment()
+        assert full and again is not None and valid(again, interpreter.real_binary(), interpreter.library_dirs())
+    finally:
+        interpreter._home.cache_clear()
+
+
 def test_the_environment_lists_the_graders_libraries_after_the_standard_library(tmp_path, monkeypatch) -> None:
     monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
     binary, libraries = interpreter.real_binary(), interpreter.library_dirs()

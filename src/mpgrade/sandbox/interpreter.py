@@ -37,6 +37,7 @@ PREFIX = "mpgrade-python-"
 LIBRARIES_PTH = "mpgrade-libraries.pth"
 
 
+@once
 def real_binary() -> str:
     """The real binary behind sys.executable (a venv's python is a symlink to it)."""
     return os.path.realpath(sys.executable)
@@ -135,13 +136,43 @@ def _home() -> str | None:
     return _make(real_binary(), library_dirs())
 
 
+def _identity(home: str) -> tuple[int, ...] | None:
+    """Who made ``home`` and its ``.pth``, and when: unchanged, nobody replaced them.
+
+    Only its owner can change a dir nobody else may write to; a stranger's copy made after
+    a temp cleaner removed ours has another owner (or, if ours again, another inode or
+    time), so an unchanged identity stands for the full check it passed.
+    """
+    try:
+        d = os.lstat(home)
+        f = os.lstat(os.path.join(_site_packages(home), LIBRARIES_PTH))
+    except OSError:
+        return None
+    return (d.st_dev, d.st_ino, d.st_uid, d.st_mode, d.st_mtime_ns, f.st_ino, f.st_uid, f.st_mode,
+            f.st_mtime_ns, f.st_size)
+
+
+_checked: dict[str, tuple[int, ...]] = {}  # home -> its identity when it last passed _valid
+
+
 def environment() -> str | None:
     """The environment dir to bind into a sandbox (None: the real binary is used, and the
-    library directories go on ``PYTHONPATH`` instead)."""
+    library directories go on ``PYTHONPATH`` instead). Checked on every call, in full only
+    when its identity changed: every run asks several times."""
     home = _home()
-    if home is not None and not _valid(home, real_binary(), library_dirs()):  # removed by a temp cleaner
+    if home is None:
+        return None
+    identity = _identity(home)
+    if identity is not None and _checked.get(home) == identity:
+        return home
+    if not _valid(home, real_binary(), library_dirs()):  # removed by a temp cleaner
         _home.cache_clear()  # type: ignore[attr-defined]
         home = _home()
+        if home is None:
+            return None
+    identity = _identity(home)
+    if identity is not None:
+        _checked[home] = identity
     return home
 
 
