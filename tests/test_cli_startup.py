@@ -74,3 +74,34 @@ def test_probe_byte_code_is_written_only_when_stale(tmp_path: Path, monkeypatch)
     namespace: dict = {}
     exec(marshal.loads(pyc.read_bytes()[16:]), namespace)  # the new text's byte-code
     assert namespace["VALUE"] == 22
+
+
+def test_model_values_behave_as_frozen_dataclasses_without_compiling_at_definition() -> None:
+    import dataclasses
+
+    from mpgrade.model import Cell, Limits, Trace, value_class
+
+    @value_class
+    class Point:
+        x: int
+        tags: list[str] = dataclasses.field(default_factory=list)
+        label: str = "p"
+
+    assert "__init__" in Point.__dict__ and Point.__init__.__qualname__.endswith("_lazy_init.<locals>.__init__")
+    a, b = Point(1), Point(x=1, tags=[], label="p")
+    assert Point.__init__.__qualname__ == f"{Point.__qualname__}.__init__"  # compiled on first use
+    assert a == b and repr(a).endswith("<locals>.Point(x=1, tags=[], label='p')")
+    assert a.tags is not b.tags  # a fresh default per instance
+    assert dataclasses.replace(a, label="q").label == "q" and dataclasses.astuple(a) == (1, [], "p")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        a.x = 2
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        del a.x
+    with pytest.raises(TypeError):
+        Point()
+    with pytest.raises(TypeError):
+        Point(1, [], "p", "extra")
+    with pytest.raises(TypeError, match="follows default"):
+        value_class(type("Bad", (), {"__annotations__": {"a": "int", "b": "int"}, "a": 0}))
+    assert hash(Limits()) == hash(Limits()) and Limits() == Limits() and Trace() == Trace()
+    assert Cell(0, "code", "x") != Cell(1, "code", "x")

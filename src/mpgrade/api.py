@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
-from mpgrade.model import Cell, GradeOptions, QuestionResult, Report, Submission
+from mpgrade.model import Cell, GradeOptions, QuestionResult, Report, Submission, value_class
 
 DEFAULT_ASSIGNMENT = "15feb-multiprocessing"
 
 
-@dataclass(frozen=True)
+@value_class
 class Result:
     """A graded submission (or part of one), as the student sees it."""
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -21,7 +20,15 @@ import nbformat
 from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from mpgrade.model import Assignment, CellKind, GradeOptions, Question, QuestionResult, Report
+from mpgrade.model import (
+    Assignment,
+    CellKind,
+    GradeOptions,
+    Question,
+    QuestionResult,
+    Report,
+    value_class,
+)
 
 TemplateFormat = Literal["ipynb", "py"]
 Expectation = Literal["full marks", "loses points", "review"]
@@ -121,7 +128,7 @@ def write_template(assignment: Assignment, path: str | Path, fmt: TemplateFormat
 # --------------------------------------------------------------------------- validation
 
 
-@dataclass(frozen=True)
+@value_class
 class ValidationRow:
     """One question of one graded file, against what the exercise says should happen."""
 
@@ -136,7 +143,7 @@ class ValidationRow:
     note: str = ""
 
 
-@dataclass(frozen=True)
+@value_class
 class ValidationOutcome:
     assignment_id: str
     title: str

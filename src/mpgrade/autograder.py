@@ -19,12 +19,11 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mpgrade import __version__
-from mpgrade.model import Assignment, GradeOptions, Question, Submission, Ungradable
+from mpgrade.model import Assignment, GradeOptions, Question, Submission, Ungradable, value_class
 from mpgrade.report.gradescope import (
     GradescopeOptions,
     not_graded_tests,
@@ -44,7 +43,7 @@ NOT_GRADED = ("Not graded: the autograder's time budget ran out before this ques
               "graded. This is not your score: resubmit, or ask your instructor.")
 
 
-@dataclass(frozen=True)
+@value_class
 class Config:
     """What ``gradescope-build`` fixed for this assignment (``mpgrade-autograder.json``)."""
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import ast
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from mpgrade import verdicts
 from mpgrade.checks import static, tagged
@@ -29,14 +28,21 @@ from mpgrade.checks.facts import (
     student_frame,
     student_line,
 )
-from mpgrade.model import CheckContext, CheckResult, Diagnosis, ProcessStack, StackFrame
+from mpgrade.model import (
+    CheckContext,
+    CheckResult,
+    Diagnosis,
+    ProcessStack,
+    StackFrame,
+    value_class,
+)
 
 _FORK_ONLY_WHERE = "on Windows and macOS (spawn) and with Python 3.14's Linux default (forkserver)"
 _LONG_LIVED_S = 0.05
 _PICKLE_ERRORS = ("Can't pickle", "PicklingError", "Can't get local object", "Can't get attribute")
 
 
-@dataclass(frozen=True)
+@value_class
 class _Scene:
     """What the recognisers share, computed once."""
 

@@ -13,15 +13,16 @@ result in every format.
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from mpgrade.model import value_class
 
 if TYPE_CHECKING:
     from mpgrade.model import Report, Ungradable
 
 
-@dataclass(frozen=True)
+@value_class
 class Format:
     """One output format: its names, and the renderers of a result and of an ungradable file."""
 

@@ -22,7 +22,7 @@ import platform
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
@@ -48,6 +48,7 @@ from mpgrade.model import (
     Segmentation,
     Submission,
     Trace,
+    value_class,
 )
 from mpgrade.probe.trace import parse_trace
 from mpgrade.resources import probe_dir
@@ -93,7 +94,7 @@ def grade_submission(sub: Submission, assignment: Assignment, options: GradeOpti
 # --------------------------------------------------------------------------- what flows
 
 
-@dataclass(frozen=True)
+@value_class
 class Prepared:
     """A code answer with everything that needs no run: its script, limits, start method
     and written part. ``script`` is None, or has a syntax error, when it cannot run."""
@@ -111,7 +112,7 @@ class Prepared:
         return self.script is not None and not self.script.syntax_error
 
 
-@dataclass(frozen=True)
+@value_class
 class PlannedRun:
     """One sandboxed run to make: which question's script, under which start method, why."""
 
@@ -120,7 +121,7 @@ class PlannedRun:
     purpose: Purpose
 
 
-@dataclass(frozen=True)
+@value_class
 class Ran:
     """A planned run made: what the checks see of it."""
 
@@ -128,7 +129,7 @@ class Ran:
     ctx: CheckContext
 
 
-@dataclass(frozen=True)
+@value_class
 class Graded:
     """One question on its way through the passes."""
 
@@ -210,7 +211,7 @@ def _plan(graded: tuple[Graded, ...], portability: bool) -> list[PlannedRun]:
     return plans
 
 
-@dataclass(frozen=True)
+@value_class
 class _Runner:
     """The one place the grader runs code: planned runs in, what the checks see out."""
 

@@ -21,12 +21,11 @@ import io
 import json
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from mpgrade import __version__
 from mpgrade.autograder import CONFIG_NAME
-from mpgrade.model import Assignment
+from mpgrade.model import Assignment, value_class
 from mpgrade.report.gradescope import GradescopeOptions
 
 SKIPPED_PARTS = {"__pycache__", ".pytest_cache", ".ruff_cache", ".ipynb_checkpoints"}
@@ -68,7 +67,7 @@ exec "$ROOT/venv/bin/python" -m mpgrade.autograder --root "$ROOT"
 """
 
 
-@dataclass(frozen=True)
+@value_class
 class Bundle:
     """What the zip holds besides the two scripts, for the caller to report."""
 

@@ -16,10 +16,10 @@ from __future__ import annotations
 import re
 import sys
 import sysconfig
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import PurePath
 
-from mpgrade.model import Answer, BuiltScript, ProcessStack, StackFrame
+from mpgrade.model import Answer, BuiltScript, ProcessStack, StackFrame, value_class
 
 SCRIPT_NAME = "answer.py"  # the file the sandbox runs
 ANSWER_FILE = "your answer"  # how a frame of the answer is labelled once resolved
@@ -64,7 +64,7 @@ def student_frame(stack: ProcessStack, line_map: dict[int, tuple[int, int]] | No
 # --------------------------------------------------------------------------- tracebacks
 
 
-@dataclass(frozen=True)
+@value_class
 class Traceback:
     """One traceback printed on stderr: its frames (outermost first) and its last line."""
 
@@ -72,7 +72,7 @@ class Traceback:
     text: str  # "ZeroDivisionError: division by zero"
 
 
-@dataclass(frozen=True)
+@value_class
 class Raised:
     """The last exception of a traceback in stderr: its one-line text and where it rose."""
 

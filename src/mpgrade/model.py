@@ -26,20 +26,23 @@ T = TypeVar("T")
 
 
 @dataclass_transform(frozen_default=True, field_specifiers=(field,))
-def _value(cls: type[T]) -> type[T]:
-    """``@dataclass(frozen=True)`` with the same ``__eq__``, ``__hash__`` and ``__repr__``,
-    written once here instead of generated per class.
+def value_class(cls: type[T]) -> type[T]:
+    """``@dataclass(frozen=True)``, with its methods written once here instead of compiled
+    from source per class when the class is defined.
 
-    A dataclass compiles each generated method from source when its class is defined;
-    three of the six a frozen one gets are these, and every ``mpgrade`` start paid for
-    them on all the classes below (about a third of defining them; the rest, ``__init__``
-    and the frozen ``__setattr__``/``__delattr__``, stay generated).
+    ``dataclass`` compiles each generated method with ``exec``; a frozen class gets six, and
+    every ``mpgrade`` start paid for them on all the classes below. Here ``__eq__``,
+    ``__hash__``, ``__repr__`` and the frozen ``__setattr__``/``__delattr__`` are shared
+    closures, and ``__init__`` (which must have the class's own signature) is compiled the
+    first time the class is instantiated, so a class a run never builds costs nothing.
     """
-    cls = dataclass(frozen=True, eq=False, repr=False)(cls)
+    own = dict(cls.__dict__)
+    cls = dataclass(eq=False, repr=False, init=False)(cls)
     fields = dataclasses.fields(cls)
     compared = _getter(tuple(f.name for f in fields if f.compare))
     hashed = _getter(tuple(f.name for f in fields if (f.compare if f.hash is None else f.hash)))
     shown = tuple(f.name for f in fields if f.repr)
+    init = _lazy_init(cls, fields)  # checks the fields' order now, as dataclass would
 
     def __eq__(self: Any, other: object) -> Any:
         if other.__class__ is self.__class__:
@@ -54,10 +57,57 @@ def _value(cls: type[T]) -> type[T]:
         values = ", ".join(f"{name}={getattr(self, name)!r}" for name in shown)
         return f"{self.__class__.__qualname__}({values})"
 
-    cls.__eq__ = __eq__
-    cls.__hash__ = __hash__
-    cls.__repr__ = __repr__
+    explicit_hash = own.get("__hash__") is not None or ("__hash__" in own and "__eq__" not in own)
+    cls.__init__ = init  # type: ignore[misc]
+    for name, method in (("__eq__", __eq__), ("__hash__", __hash__), ("__repr__", __repr__)):
+        if name not in own or (name == "__hash__" and not explicit_hash):
+            setattr(cls, name, method)  # as dataclass does: a method the class writes itself stays
+    cls.__setattr__ = _frozen_setattr  # type: ignore[method-assign]
+    cls.__delattr__ = _frozen_delattr  # type: ignore[method-assign]
     return cls
+
+
+def _frozen_setattr(self: Any, name: str, value: Any) -> None:
+    raise dataclasses.FrozenInstanceError(f"cannot assign to field {name!r}")
+
+
+def _frozen_delattr(self: Any, name: str) -> None:
+    raise dataclasses.FrozenInstanceError(f"cannot delete field {name!r}")
+
+
+def _lazy_init(cls: type, fields: tuple[dataclasses.Field, ...]) -> Callable[..., None]:
+    """An ``__init__`` that compiles the real one on first use and puts it in its place."""
+    params, body, names = ["self"], [], {"__set": object.__setattr__, "__missing": dataclasses.MISSING}
+    seen_default = False
+    for f in fields:
+        if f.default is not dataclasses.MISSING:
+            names[f"__d_{f.name}"] = f.default
+            params.append(f"{f.name}=__d_{f.name}")
+        elif f.default_factory is not dataclasses.MISSING:
+            names[f"__f_{f.name}"] = f.default_factory
+            params.append(f"{f.name}=__missing")
+            body.append(f" if {f.name} is __missing: {f.name} = __f_{f.name}()")
+        elif seen_default:
+            raise TypeError(f"non-default argument {f.name!r} follows default argument")
+        else:
+            params.append(f.name)
+            continue
+        seen_default = True
+    body += [f" __set(self, {f.name!r}, {f.name})" for f in fields]
+    if hasattr(cls, "__post_init__"):
+        body.append(" self.__post_init__()")
+    body = body or [" pass"]
+    source = f"def __init__({', '.join(params)}):\n" + "\n".join(body)
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        namespace: dict[str, Any] = {}
+        exec(source, dict(names), namespace)  # the class's own field names: no outside text
+        real = namespace["__init__"]
+        real.__qualname__ = f"{cls.__qualname__}.__init__"
+        cls.__init__ = real  # type: ignore[misc]
+        real(self, *args, **kwargs)
+
+    return __init__
 
 
 def _getter(names: tuple[str, ...]) -> Callable[[Any], tuple]:
@@ -81,7 +131,7 @@ SCHEMA_VERSION = 2
 # --------------------------------------------------------------------------- submission
 
 
-@_value
+@value_class
 class Cell:
     """One cell of a notebook, or one chunk of a script between cell markers."""
 
@@ -99,7 +149,7 @@ class Cell:
     from_script: bool = False
 
 
-@_value
+@value_class
 class Submission:
     """A student's file, read but not yet interpreted."""
 
@@ -114,7 +164,7 @@ class Submission:
 AttributedBy = Literal["metadata", "header", "content", "order"]
 
 
-@_value
+@value_class
 class Attribution:
     """How an answer was found: by metadata, a header, what it is, or its place in the file."""
 
@@ -138,7 +188,7 @@ class Attribution:
         return f"{lead} {self.evidence}".strip()
 
 
-@_value
+@value_class
 class Answer:
     """The cells that answer one question, in notebook order."""
 
@@ -155,7 +205,7 @@ class Answer:
         return "\n\n".join(c.source for c in self.cells if c.kind != "code" and c.source.strip())
 
 
-@_value
+@value_class
 class Segmentation:
     """A submission cut into answers; ``preamble`` holds cells before the first question."""
 
@@ -174,7 +224,7 @@ class Segmentation:
 # --------------------------------------------------------------------------- assignment
 
 
-@_value
+@value_class
 class CheckSpec:
     """One check of a question: a registered check id, its weight and parameters."""
 
@@ -184,7 +234,7 @@ class CheckSpec:
     source: str | None = None  # the exercise's checks.py defining ``id``; None = built in
 
 
-@_value
+@value_class
 class Concept:
     """A rubric concept for prose: found when a synonym (regex) is asserted, not negated.
 
@@ -202,7 +252,7 @@ class Concept:
     negatable: bool = True
 
 
-@_value
+@value_class
 class Misconception:
     """A wrong claim: flagged when a pattern is asserted (a negated one is a correct claim)."""
 
@@ -219,7 +269,7 @@ DEFAULT_SUBJECTS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 
-@_value
+@value_class
 class Rubric:
     """How a written answer is scored: the key ideas it must state, the mistakes that cost."""
 
@@ -239,7 +289,7 @@ class Rubric:
     contrast: str = ""
 
 
-@_value
+@value_class
 class Question:
     """One question of an exercise set, as its exercise file declares it."""
 
@@ -261,7 +311,7 @@ class Question:
     prose_answer: Rubric | None = None
 
 
-@_value
+@value_class
 class Limits:
     """Resource limits of one sandboxed run."""
 
@@ -274,7 +324,7 @@ class Limits:
     open_files: int = 256
 
 
-@_value
+@value_class
 class Variant:
     """A known-wrong submission the exercise declares, for ``mpgrade validate``."""
 
@@ -282,7 +332,7 @@ class Variant:
     loses: tuple[str, ...]  # question ids that must lose points
 
 
-@_value
+@value_class
 class Assignment:
     """An exercise set as loaded from its ``exercise.toml``."""
 
@@ -303,7 +353,7 @@ class Assignment:
         raise KeyError(qid)
 
 
-@_value
+@value_class
 class AssignmentChoice:
     """The exercise set a submission is graded against, and why the user should look."""
 
@@ -317,7 +367,7 @@ class AssignmentChoice:
 # --------------------------------------------------------------------------- sandbox
 
 
-@_value
+@value_class
 class RunRequest:
     """What the sandbox needs: files to place in a scratch dir and a script to run."""
 
@@ -330,7 +380,7 @@ class RunRequest:
     isolation: str = "auto"  # "auto" or a name of sandbox/backends.py
 
 
-@_value
+@value_class
 class StackFrame:
     """One frame of a stack taken from a hung process."""
 
@@ -340,7 +390,7 @@ class StackFrame:
     code: str = ""  # the source line, when the grader can read it
 
 
-@_value
+@value_class
 class ProcessStack:
     """Python stack of one process of a hung tree, innermost frame last."""
 
@@ -350,7 +400,7 @@ class ProcessStack:
     wait: str = ""  # what the kernel says it waits in: "read", "wait4", "futex", ...
 
 
-@_value
+@value_class
 class ObservedProcess:
     """A process the supervisor saw in the tree itself (kernel events or /proc)."""
 
@@ -361,7 +411,7 @@ class ObservedProcess:
     cmdline: str = ""
 
 
-@_value
+@value_class
 class RunResult:
     """What one sandboxed run produced, as the supervisor saw it."""
 
@@ -387,7 +437,7 @@ class RunResult:
 # --------------------------------------------------------------------------- probe trace
 
 
-@_value
+@value_class
 class ProcessInfo:
     """A process the probe saw the answer start (confirmed by the supervisor's view)."""
 
@@ -404,7 +454,7 @@ class ProcessInfo:
     confirmed: bool = False  # the supervisor saw a real process for it
 
 
-@_value
+@value_class
 class OutputLine:
     """One line a process printed: who printed it, and when."""
 
@@ -414,7 +464,7 @@ class OutputLine:
     t: float = 0.0
 
 
-@_value
+@value_class
 class PoolInfo:
     """A pool the answer made, and how it was given work."""
 
@@ -424,7 +474,7 @@ class PoolInfo:
     kind: Literal["process", "thread"] = "process"
 
 
-@_value
+@value_class
 class PoolTask:
     """One task a pool worker ran: its input and its result or error."""
 
@@ -437,7 +487,7 @@ class PoolTask:
     t: float = 0.0
 
 
-@_value
+@value_class
 class Message:
     """One value sent or received on a Pipe or a Queue."""
 
@@ -450,7 +500,7 @@ class Message:
     error: str | None = None  # exception name when the send/recv failed (EOFError, ...)
 
 
-@_value
+@value_class
 class Trace:
     """What multiprocessing did, as recorded by the probe and cross-checked."""
 
@@ -476,7 +526,7 @@ class Trace:
 # --------------------------------------------------------------------------- checks and results
 
 
-@_value
+@value_class
 class Excerpt:
     """A few of the student's lines around the one that failed, numbered as they see them."""
 
@@ -486,7 +536,7 @@ class Excerpt:
     where: str = ""  # "cell 15" in a notebook, "" when the numbers are the answer's or file's
 
 
-@_value
+@value_class
 class CheckResult:
     """One check's verdict. ``applicable=False``: the check does not apply to this answer
     (neither passed nor scored; its weight went to the question's other checks).
@@ -507,7 +557,7 @@ class CheckResult:
         return "passed" if self.passed else "failed"
 
 
-@_value
+@value_class
 class Diagnosis:
     """A named failure pattern, explained for a student."""
 
@@ -519,7 +569,7 @@ class Diagnosis:
     location: str = ""  # "answer.py:12" in the student's code
 
 
-@_value
+@value_class
 class RunSummary:
     """The per-process story of one question's run, as the report shows it."""
 
@@ -550,7 +600,7 @@ class RunSummary:
         return list(zip(numbers, lines, strict=True))
 
 
-@_value
+@value_class
 class Review:
     """A person's decision on one question's score; the automatic score stays beside it."""
 
@@ -563,7 +613,7 @@ class Review:
     stale: bool = False
 
 
-@_value
+@value_class
 class QuestionResult:
     """One question graded: score, status, feedback and the evidence behind them."""
 
@@ -590,7 +640,7 @@ class QuestionResult:
         return self.review is not None
 
 
-@_value
+@value_class
 class Environment:
     """Where and how the grading ran, so that a result can be reproduced."""
 
@@ -602,7 +652,7 @@ class Environment:
     limits: Limits
 
 
-@_value
+@value_class
 class Report:
     """A graded submission: what every output format renders."""
 
@@ -620,7 +670,7 @@ class Report:
     student: str | None = None  # set by batch grading
 
 
-@_value
+@value_class
 class Ungradable:
     """A submission that could not be graded at all: every output format still reports it."""
 
@@ -638,7 +688,7 @@ class Ungradable:
 # --------------------------------------------------------------------------- build and grading
 
 
-@_value
+@value_class
 class BuiltScript:
     """The file the sandbox runs for one question, and how to map its lines back."""
 
@@ -650,7 +700,7 @@ class BuiltScript:
     excerpt: Excerpt | None = None  # with ``syntax_error``: the lines around it
 
 
-@_value
+@value_class
 class CheckContext:
     """Everything a check may look at; checks are pure functions of this."""
 
@@ -661,7 +711,7 @@ class CheckContext:
     trace: Trace
 
 
-@_value
+@value_class
 class GradeOptions:
     """What the caller changed for this grading (command line, API or batch)."""
 

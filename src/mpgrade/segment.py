@@ -41,7 +41,7 @@ from typing import NamedTuple
 
 from mpgrade import patterns
 from mpgrade.magics import neutralise
-from mpgrade.model import Answer, Attribution, Cell, Question, Segmentation, Submission
+from mpgrade.model import Answer, Attribution, Cell, Question, Segmentation, Submission, value_class
 from mpgrade.textcode import code_regions, is_prose, looks_like_code
 from mpgrade.untrusted import call_name
 
@@ -696,7 +696,7 @@ _STOP = set(
 )
 
 
-@dataclass(frozen=True)
+@value_class
 class _Features:
     """What a unit is: the multiprocessing it does (code) and the words it uses."""
 
@@ -725,7 +725,7 @@ class _Features:
         return "code" if self.code else "text"
 
 
-@dataclass(frozen=True)
+@value_class
 class _Profile:
     """What a question asks for, read from its text, kind and rubric."""
 

@@ -8,10 +8,12 @@ one here, with all of those, keeps a new status or limit to one edit.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
+
+from mpgrade.model import value_class
 
 
-@dataclass(frozen=True)
+@value_class
 class StatusInfo:
     """One question status and how each output shows it."""
 
@@ -23,7 +25,7 @@ class StatusInfo:
     fill: str  # chart colour (distinguishable in greyscale print too)
 
 
-@dataclass(frozen=True)
+@value_class
 class LimitInfo:
     """One reason for which the supervisor stopped a run."""
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 from mpgrade.batch.context import load_options, save_options
@@ -54,7 +54,7 @@ from mpgrade.batch.summary import build_summary, summary_json, summary_markdown
 from mpgrade.batch.work import Outcome, Task, max_score, ungradable_outcome
 from mpgrade.formats import REPORT_NAMES
 from mpgrade.formats import get as get_format
-from mpgrade.model import Question
+from mpgrade.model import Question, value_class
 from mpgrade.report import render_summary_html
 
 __all__ = ["BatchError", "BatchOptions", "BatchResult", "grade_class", "refresh_class"]
@@ -156,7 +156,7 @@ def _on_roster(found: Found, roster: RosterIndex | None) -> Found:
     return replace(found, identity=replace(found.identity, student=hit.id))
 
 
-@dataclass(frozen=True)
+@value_class
 class _Plan:
     """One entry per student who handed something in, and the roster rows who did not."""
 

@@ -25,12 +25,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from mpgrade.batch.work import Outcome, Task, grade_task
-from mpgrade.model import Assignment, GradeOptions
+from mpgrade.model import Assignment, GradeOptions, value_class
 
 CONNECT_TIMEOUT_S = 20
 ATTEMPTS = 4  # submissions of one task before it counts as lost
@@ -43,7 +43,7 @@ class DaskUnavailable(Exception):
     """``--dask`` without the optional dependency, or a scheduler we cannot reach."""
 
 
-@dataclass(frozen=True)
+@value_class
 class Lost:
     """A task the cluster could not grade, and the cluster's last word about it."""
 

@@ -15,9 +15,10 @@ import stat
 import time
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path, PurePosixPath
 
+from mpgrade.model import value_class
 from mpgrade.sandbox.scratch import remove_tree
 from mpgrade.untrusted import clean_text
 
@@ -40,7 +41,7 @@ class DiscoveryError(Exception):
     """An input that cannot be used at all (missing path): a usage error, not an error row."""
 
 
-@dataclass(frozen=True)
+@value_class
 class Identity:
     """Who a file belongs to, as far as its name and layout tell."""
 
@@ -56,7 +57,7 @@ class Identity:
             object.__setattr__(self, key, clean_text(getattr(self, key)))
 
 
-@dataclass(frozen=True)
+@value_class
 class Found:
     """One file (or one unusable item) attributed to a student."""
 
@@ -71,7 +72,7 @@ class Found:
         object.__setattr__(self, "problem", clean_text(self.problem))
 
 
-@dataclass(frozen=True)
+@value_class
 class Entry:
     """The one submission graded for a student, or the reason there is none."""
 
@@ -87,7 +88,7 @@ class Entry:
         return self.identity.student
 
 
-@dataclass(frozen=True)
+@value_class
 class _Context:
     """What an enclosing folder or archive already says about the files inside it."""
 

@@ -17,19 +17,18 @@ import csv
 import io
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from mpgrade.batch.record import Row
 from mpgrade.batch.store import write_atomic
-from mpgrade.model import Question
+from mpgrade.model import Question, value_class
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 
 
-@dataclass(frozen=True)
+@value_class
 class CsvStyle:
     encoding: str = "utf-8-sig"  # "utf-8-sig" writes the BOM; any Python codec name
 

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 
 from mpgrade.errors import MpgradeError
-from mpgrade.model import Assignment, GradeOptions
+from mpgrade.model import Assignment, GradeOptions, value_class
 
 
 class BatchError(MpgradeError):
     """A batch that cannot start (missing input, bad roster, no Dask): one line, exit code 2."""
 
 
-@dataclass(frozen=True)
+@value_class
 class BatchOptions:
     inputs: tuple[Path, ...]
     outdir: Path
@@ -29,7 +29,7 @@ class BatchOptions:
     csv_encoding: str = "utf-8-sig"  # of the gradebook CSVs; the BOM makes Excel read UTF-8
 
 
-@dataclass(frozen=True)
+@value_class
 class BatchResult:
     """The class as the output folder now holds it; the counts add up to ``students``:
     ``students == graded + errors + missing + pending``."""

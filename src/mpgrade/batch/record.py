@@ -8,19 +8,19 @@ resume cache's entry and is all that CSVs and the summary ever read back.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
 from mpgrade import verdicts
 from mpgrade.batch.discover import Identity
 from mpgrade.batch.roster import Student
-from mpgrade.model import QuestionResult, Report
+from mpgrade.model import QuestionResult, Report, value_class
 from mpgrade.report.summary import failure_reasons
 
 RowStatus = str  # "passed" | "partial" | "failed" | "error" | "missing" | "pending"
 
 
-@dataclass(frozen=True)
+@value_class
 class Reason:
     """Why a question lost points: a diagnosis, a failed check, a limit or a status."""
 
@@ -28,7 +28,7 @@ class Reason:
     label: str  # what a teacher reads
 
 
-@dataclass(frozen=True)
+@value_class
 class QuestionRow:
     id: str
     title: str
@@ -42,7 +42,7 @@ class QuestionRow:
     stale: bool = False  # reviewed, but the automatic score changed since
 
 
-@dataclass(frozen=True)
+@value_class
 class Record:
     """One student's graded (or ungradable) submission, as stored on disk."""
 
@@ -104,7 +104,7 @@ def reasons_of(q: QuestionResult) -> tuple[Reason, ...]:
     return tuple(dict.fromkeys(out))
 
 
-@dataclass(frozen=True)
+@value_class
 class Row:
     """A line of the gradebooks: the record joined with what roster and discovery know."""
 

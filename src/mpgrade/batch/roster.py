@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import csv
 import re
-from dataclasses import dataclass
 from pathlib import Path
+
+from mpgrade.model import value_class
 
 
 class RosterError(Exception):
     """A roster that cannot be used: a usage error (exit code 2)."""
 
 
-@dataclass(frozen=True)
+@value_class
 class Student:
     """One row of the roster."""
 

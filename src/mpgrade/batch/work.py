@@ -7,15 +7,15 @@ makes a distributed run produce exactly the files a local one does.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from mpgrade import __version__
 from mpgrade.batch.record import Record, record_from_report
-from mpgrade.model import Assignment, GradeOptions, Segmentation, Ungradable
+from mpgrade.model import Assignment, GradeOptions, Segmentation, Ungradable, value_class
 
 
-@dataclass(frozen=True)
+@value_class
 class Task:
     student: str
     path: str  # where the file is on the submitting machine
@@ -24,7 +24,7 @@ class Task:
     content: bytes | None = None  # the file itself, for workers that cannot see ``path``
 
 
-@dataclass(frozen=True)
+@value_class
 class Outcome:
     record: Record
     result: dict[str, Any] | None = None  # the JSON result (docs/schema.md), with "student"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ast
 import re
-from dataclasses import dataclass
 
 from mpgrade.checks import static
 from mpgrade.checks.facts import (
@@ -20,10 +19,10 @@ from mpgrade.checks.facts import (
 )
 from mpgrade.checks.pool import without_tasks
 from mpgrade.checks.registry import NoParams, Outcome, check
-from mpgrade.model import CheckContext
+from mpgrade.model import CheckContext, value_class
 
 
-@dataclass(frozen=True)
+@value_class
 class PrintedParams:
     """``by_workers``: results printed by the pool's workers themselves count too.
     ``shown_value``: results that are the value of the answer's last expression count (a

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
 from typing import Literal
 
 from mpgrade.checks import static
@@ -25,10 +24,10 @@ from mpgrade.checks.facts import (
     short,
 )
 from mpgrade.checks.registry import Outcome, check, not_applicable
-from mpgrade.model import CheckContext, PoolTask, ProcessInfo
+from mpgrade.model import CheckContext, PoolTask, ProcessInfo, value_class
 
 
-@dataclass(frozen=True)
+@value_class
 class PoolParams:
     """``executor``: whether a ``concurrent.futures.ProcessPoolExecutor`` that did work counts
     as a pool ("count"), counts with a note that a multiprocessing Pool was asked for
@@ -37,7 +36,7 @@ class PoolParams:
     executor: Literal["count", "note", "no"] = "no"
 
 
-@dataclass(frozen=True)
+@value_class
 class ResultsParams:
     """``expect``: what the pool's function must return: "square", "cube", or "by_name"
     (a function named like a square must square, one named like a cube must cube, any

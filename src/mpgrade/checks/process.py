@@ -7,7 +7,6 @@ here, which is the point of the exercise.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal
 
 from mpgrade.checks import static
@@ -28,10 +27,10 @@ from mpgrade.checks.facts import (
     target_name,
 )
 from mpgrade.checks.registry import NoParams, Outcome, check
-from mpgrade.model import CheckContext, ProcessInfo
+from mpgrade.model import CheckContext, ProcessInfo, value_class
 
 
-@dataclass(frozen=True)
+@value_class
 class StartedParams:
     """``min``: how many children must have run; ``pool``: whether Pool workers count
     instead ("count"), count with a note that a Process was asked for ("note"), or not
@@ -43,7 +42,7 @@ class StartedParams:
     with_target: bool = False
 
 
-@dataclass(frozen=True)
+@value_class
 class TargetParams:
     """``pool = "count"``: Pool workers that ran the tasks without an error also pass.
     ``clean_exit = false``: a target that ran in the child and raised still passes, with
@@ -53,7 +52,7 @@ class TargetParams:
     clean_exit: bool = True
 
 
-@dataclass(frozen=True)
+@value_class
 class MinParams:
     """``min``: how many child processes must do so."""
 

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import field
 from functools import lru_cache
 
 from mpgrade import patterns
-from mpgrade.model import DEFAULT_SUBJECTS, Concept, Misconception, Rubric
+from mpgrade.model import DEFAULT_SUBJECTS, Concept, Misconception, Rubric, value_class
 
 _SHORT_SHARE = 0.25  # at most this share of the points for an answer under min_words
 _OFF_TARGET_SHARE = 0.5  # at most this share of the points when ...
@@ -51,7 +51,7 @@ _MARKUP = re.compile(r"^\s*(?:#+|>|[-*+•·]|\d+\s*[.)\]:-]|[a-z][.)]|\(\w\))\s
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[A-Za-z0-9])")
 
 
-@dataclass(frozen=True)
+@value_class
 class ProseGrade:
     score: float
     max_score: float
@@ -74,7 +74,7 @@ class ProseGrade:
 # --------------------------------------------------------------------------- reading
 
 
-@dataclass(frozen=True)
+@value_class
 class _Clause:
     text: str
     sentence: int  # index into the answer's sentences
@@ -82,7 +82,7 @@ class _Clause:
     tokens: tuple[tuple[int, int, str], ...] = field(default=())  # (start, end, lower word)
 
 
-@dataclass(frozen=True)
+@value_class
 class _Reading:
     sentences: tuple[str, ...]
     clauses: tuple[_Clause, ...]
@@ -200,7 +200,7 @@ def _read(text: str, rubric: Rubric) -> _Reading:
 # --------------------------------------------------------------------------- claims
 
 
-@dataclass(frozen=True)
+@value_class
 class _Hit:
     sentence: int
     asserted: bool  # False: negated or contradicted

@@ -21,15 +21,14 @@ import textwrap
 import types
 import typing
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from mpgrade.checks.facts import code_of
-from mpgrade.model import CheckContext, CheckResult, CheckSpec
+from mpgrade.model import CheckContext, CheckResult, CheckSpec, value_class
 
 
-@dataclass(frozen=True)
+@value_class
 class Outcome:
     """What a check found. ``share`` of the points when not all-or-nothing.
 
@@ -49,7 +48,7 @@ def not_applicable(message: str) -> Outcome:
     return Outcome(False, message, applicable=False)
 
 
-@dataclass(frozen=True)
+@value_class
 class Common:
     """Parameters of every check, acted on by the scorer rather than by the check.
 
@@ -65,7 +64,7 @@ class Common:
     on_fail: Literal["score", "note"] = "score"
 
 
-@dataclass(frozen=True)
+@value_class
 class NoParams:
     """A check without parameters of its own."""
 
@@ -73,7 +72,7 @@ class NoParams:
 CheckFn = Callable[[CheckContext, typing.Any], "Outcome | CheckResult"]
 
 
-@dataclass(frozen=True)
+@value_class
 class Declared:
     """One registered check."""
 

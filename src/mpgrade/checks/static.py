@@ -11,10 +11,9 @@ from __future__ import annotations
 import ast
 import functools
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from mpgrade.checks.facts import student_line
-from mpgrade.model import CheckContext
+from mpgrade.model import CheckContext, value_class
 from mpgrade.untrusted import call_name, parse_python
 
 POOL_METHODS = frozenset(
@@ -23,7 +22,7 @@ POOL_METHODS = frozenset(
 _THREAD_CLASSES = frozenset({"Thread", "ThreadPool", "ThreadPoolExecutor"})
 
 
-@dataclass(frozen=True)
+@value_class
 class Code:
     """The parsed script and which of its lines are the answer's."""
 

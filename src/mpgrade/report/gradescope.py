@@ -14,17 +14,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
-from mpgrade.model import Diagnosis, Question, QuestionResult, Report, Ungradable
+from mpgrade.model import Diagnosis, Question, QuestionResult, Report, Ungradable, value_class
 from mpgrade.report import story
 
 EPSILON = 1e-9
 PROPOSAL = "proposal, to be reviewed"
 
 
-@dataclass(frozen=True)
+@value_class
 class GradescopeOptions:
     visibility: str = "visible"  # of every test and of the whole result (mpgrade.cli.VISIBILITIES)
     stdout_visibility: str = "hidden"  # of run_autograder's stdout: the instructor log

@@ -12,7 +12,6 @@ import re
 import signal
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import TypeVar
 
 from mpgrade import locations, verdicts
@@ -26,6 +25,7 @@ from mpgrade.model import (
     QuestionResult,
     RunSummary,
     StackFrame,
+    value_class,
 )
 
 T = TypeVar("T")
@@ -33,7 +33,7 @@ K = TypeVar("K")
 
 
 
-@dataclass(frozen=True)
+@value_class
 class ProcessNode:
     """One process with everything the report says about it, and its children."""
 
@@ -71,7 +71,7 @@ class ProcessNode:
         )
 
 
-@dataclass(frozen=True)
+@value_class
 class WorkerShare:
     """The items one pool worker computed."""
 
@@ -79,13 +79,13 @@ class WorkerShare:
     tasks: tuple[PoolTask, ...]
 
 
-@dataclass(frozen=True)
+@value_class
 class PoolStory:
     info: PoolInfo | None  # None for tasks whose pool the probe could not name
     workers: tuple[WorkerShare, ...]
 
 
-@dataclass(frozen=True)
+@value_class
 class Delivery:
     """A message as sent, paired with the receive that took it (FIFO per channel)."""
 

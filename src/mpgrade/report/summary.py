@@ -8,15 +8,15 @@ or a test can all read the same figures.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from mpgrade import verdicts
-from mpgrade.model import QuestionResult
+from mpgrade.model import QuestionResult, value_class
 
 STATUSES = tuple(verdicts.STATUSES)
 
 
-@dataclass(frozen=True)
+@value_class
 class FailureReason:
     """One recurring reason for lost points, e.g. a diagnosis that many students hit."""
 
@@ -27,7 +27,7 @@ class FailureReason:
     question: str = ""  # question id; "" when the reason is counted across questions
 
 
-@dataclass(frozen=True)
+@value_class
 class StudentRow:
     """One student's line in the class table."""
 
@@ -39,7 +39,7 @@ class StudentRow:
     error: str | None = None  # why it could not be graded (unreadable file, ...)
 
 
-@dataclass(frozen=True)
+@value_class
 class QuestionSummary:
     """How the class did on one question."""
 
@@ -54,7 +54,7 @@ class QuestionSummary:
     top_failures: tuple[FailureReason, ...] = ()  # most frequent first
 
 
-@dataclass(frozen=True)
+@value_class
 class HistogramBin:
     """Students whose total is in [low, high) (the last bin includes ``high``)."""
 
@@ -63,7 +63,7 @@ class HistogramBin:
     count: int
 
 
-@dataclass(frozen=True)
+@value_class
 class ClassSummary:
     """Everything the class summary page shows for one assignment."""
 
@@ -83,7 +83,7 @@ class ClassSummary:
     proposals: int = 0  # answers whose score is still an automatic proposal (needs_review)
 
 
-@dataclass(frozen=True)
+@value_class
 class AttentionRow:
     """A student the teacher should look at: not graded, or graded with a note."""
 
@@ -92,7 +92,7 @@ class AttentionRow:
     notes: str  # why, one line
 
 
-@dataclass(frozen=True)
+@value_class
 class BatchFacts:
     """What the Markdown summary says about the batch run beside the class statistics."""
 

@@ -10,21 +10,21 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import jinja2
 from markupsafe import Markup, escape
 
 from mpgrade import verdicts
-from mpgrade.model import CheckResult, Diagnosis, QuestionResult, Report, RunSummary
+from mpgrade.model import CheckResult, Diagnosis, QuestionResult, Report, RunSummary, value_class
 from mpgrade.report import charts, story, timeline
 from mpgrade.report.summary import STATUSES, BatchFacts, ClassSummary
 from mpgrade.resources import data_dir
 from mpgrade.safe_text import plain
 
 
-@dataclass(frozen=True)
+@value_class
 class CodeLine:
     number: int
     text: str
@@ -32,7 +32,7 @@ class CodeLine:
     failing: bool = False  # an exception was raised here
 
 
-@dataclass(frozen=True)
+@value_class
 class RunView:
     """One run, prepared for a template."""
 
@@ -46,7 +46,7 @@ class RunView:
     timeline: Markup  # inline SVG; empty for the Markdown page
 
 
-@dataclass(frozen=True)
+@value_class
 class QuestionView:
     q: QuestionResult
     anchor: str  # HTML id, safe in a URL fragment

@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 import sys
 from collections import Counter
-from dataclasses import dataclass
 from io import StringIO
 
 from rich import box
@@ -30,7 +29,7 @@ from rich.text import Text
 from rich.tree import Tree
 
 from mpgrade import verdicts
-from mpgrade.model import CheckResult, Excerpt, QuestionResult, Report, RunSummary
+from mpgrade.model import CheckResult, Excerpt, QuestionResult, Report, RunSummary, value_class
 from mpgrade.report import story
 from mpgrade.safe_text import plain
 
@@ -166,7 +165,7 @@ def question_section(q: QuestionResult, verbose: bool = False) -> RenderableType
     return Group(_row(q), Padding(Group(*body), (0, 0, 1, 2)))
 
 
-@dataclass(frozen=True)
+@value_class
 class Cause:
     """One thing to fix, as the student reads it."""
 

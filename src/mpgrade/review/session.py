@@ -7,16 +7,15 @@ stores the decision and rewrites the class's outputs at once.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
-from mpgrade.model import Question, QuestionResult, Review
+from mpgrade.model import Question, QuestionResult, Review, value_class
 from mpgrade.review.apply import apply_question
 from mpgrade.review.codec import CodecError, load_graded
 from mpgrade.review.store import ReviewError, ReviewStore
 
 
-@dataclass(frozen=True)
+@value_class
 class Item:
     """One student's answer to one question, as the reviewer sees it."""
 

@@ -12,12 +12,11 @@ import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 from mpgrade.errors import MpgradeError
-from mpgrade.model import Review
+from mpgrade.model import Review, value_class
 
 FILE = "reviews.sqlite"
 
@@ -38,7 +37,7 @@ class ReviewError(MpgradeError):
     """A review that cannot be stored (bad score, unreadable database): one line, exit code 2."""
 
 
-@dataclass(frozen=True)
+@value_class
 class Change:
     """One line of the history: who changed a score, when, from what to what."""
 

@@ -14,15 +14,15 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
-from dataclasses import dataclass
 from typing import Any
 
+from mpgrade.model import value_class
 from mpgrade.sandbox.backends import DoctorRows, SandboxUnavailable, all_backends, choose
 
 __all__ = ["BackendStatus", "Capabilities", "SandboxUnavailable", "capabilities", "choose", "run"]
 
 
-@dataclass(frozen=True)
+@value_class
 class BackendStatus:
     """One backend's self-test on this machine, and what doctor says of it."""
 
@@ -31,7 +31,7 @@ class BackendStatus:
     doctor: DoctorRows
 
 
-@dataclass(frozen=True)
+@value_class
 class Capabilities:
     """What this machine lets the sandbox do, and what is missing."""
 

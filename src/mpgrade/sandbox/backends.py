@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import importlib
 import os
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from mpgrade.errors import MpgradeError
+from mpgrade.model import value_class
 
 if TYPE_CHECKING:
     from mpgrade.model import RunRequest
@@ -30,7 +30,7 @@ class SandboxUnavailable(MpgradeError):
     """An isolation was asked for explicitly and this machine cannot provide it (exit 2)."""
 
 
-@dataclass(frozen=True)
+@value_class
 class Launch:
     """How to start the student's root: the argv, and the environment of the exec."""
 
@@ -38,7 +38,7 @@ class Launch:
     env: dict[str, str]
 
 
-@dataclass(frozen=True)
+@value_class
 class DoctorRows:
     """What ``mpgrade doctor`` says of a backend: table rows (feature, status, what it
     gives) and hints on how to make it work or work better."""

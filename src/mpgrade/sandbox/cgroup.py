@@ -13,14 +13,15 @@ import os
 import signal
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
+
+from mpgrade.model import value_class
 
 V1_CONTROLLERS = ("pids", "memory", "freezer", "cpuacct")
 V2_CONTROLLERS = ("pids", "memory", "cpu")
 
 
-@dataclass(frozen=True)
+@value_class
 class Layout:
     """Where new cgroups can be made: version and parent dir per controller."""
 

@@ -18,9 +18,8 @@ from __future__ import annotations
 import os
 import platform
 from collections.abc import Callable
-from dataclasses import dataclass
 
-from mpgrade.model import LimitReason, Limits
+from mpgrade.model import LimitReason, Limits, value_class
 
 # Syscall numbers of the waits that matter, per architecture.
 _SYSCALLS = {
@@ -172,7 +171,7 @@ def tree_waits_forever(
     return live > 0, runtime
 
 
-@dataclass(frozen=True)
+@value_class
 class Verdict:
     reason: LimitReason
     detail: str
