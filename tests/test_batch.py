@@ -424,3 +424,22 @@ def test_canvas_column_takes_the_id_of_a_canvas_export(tmp_path: Path, tiny: Ass
     given = _run((folder,), tmp_path / "out2", tiny, canvas_assignment_id="999")
     assert _read_csv(tmp_path / "out2" / "canvas.csv")[0][-1] == "Tiny batch exercise (999)"
     assert not [w for w in given.warnings if w.startswith("canvas.csv")]
+
+
+def test_a_folder_without_submissions_and_a_zero_worker_count_are_one_line_errors(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    said = []
+    for extra in ((), ("--workers", "0")):
+        r = subprocess.run([sys.executable, "-m", "mpgrade", "grade", str(empty), "-o", str(tmp_path / "out"),
+                            "--assignment", str(EXERCISE), *extra], capture_output=True, text=True, timeout=120)
+        assert r.returncode == 2 and len(r.stderr.splitlines()) == 1, r.stderr
+        said.append(r.stderr)
+    assert "no submissions found" in said[0] and "--workers must be at least 1" in said[1]
+    assert not (tmp_path / "out" / "grades.csv").exists()
+
+
+def test_a_class_of_one_is_one_student(tmp_path: Path, tiny: Assignment) -> None:
+    folder = _class_folder(tmp_path / "class", {"alice.py": "good.py"})
+    result = _run((folder,), tmp_path / "out", tiny)
+    assert result.summary_line.startswith("mpgrade grade: done: 1 student: 1 graded, 0 errors")

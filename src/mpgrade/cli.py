@@ -69,7 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("paths", nargs="+")
     grade.add_argument("--output", "-o", required=True, help="output folder")
     _limits_args(grade)
-    grade.add_argument("--workers", "-j", type=int, default=0, help="parallel submissions")
+    grade.add_argument("--workers", "-j", type=int, default=None,
+                       help="parallel submissions (default: one per core)")
     grade.add_argument("--force", action="store_true", help="regrade unchanged submissions")
     grade.add_argument("--roster", help="CSV of students (id, name, email)")
     grade.add_argument("--dask", metavar="ADDRESS", help="Dask scheduler to distribute the work")

@@ -201,8 +201,8 @@ def cmd_grade(args: argparse.Namespace) -> int:
     for p in args.paths:
         if not Path(p).exists():
             raise UsageError(f"{p}: no such file or folder")
-    if args.workers < 0:
-        raise UsageError("--workers must be positive")
+    if args.workers is not None and args.workers < 1:
+        raise UsageError("--workers must be at least 1 (leave it out for one per core)")
     if args.canvas_assignment_id is not None and not args.canvas_assignment_id.isdigit():
         raise UsageError("--canvas-assignment-id must be Canvas' number of the assignment, e.g. 12345")
     assignment = choose_assignment(args.assignment, None).assignment
@@ -212,7 +212,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
             outdir=Path(args.output),
             assignment=assignment,
             grade=_options(args, assignment),
-            workers=args.workers,
+            workers=args.workers or 0,
             force=args.force,
             roster=Path(args.roster) if args.roster else None,
             dask=args.dask,

@@ -18,6 +18,7 @@ from pathlib import Path
 from mpgrade.batch.context import load_options, save_options
 from mpgrade.batch.dask_runner import Lost
 from mpgrade.batch.discover import (
+    GRADABLE,
     DiscoveryError,
     Entry,
     Found,
@@ -101,6 +102,10 @@ def _grade(
         found = find_submissions(options.inputs, scratch, exclude=(options.outdir,))
     except DiscoveryError as exc:
         raise BatchError(str(exc)) from None
+    if not found and roster is None:  # a wrong folder, not a class in which nobody submitted
+        where = ", ".join(str(p) for p in options.inputs)
+        raise BatchError(f"{where}: no submissions found (no {' or '.join(GRADABLE)} file, no .zip "
+                         "export); give the folder that holds them")
     plan = _plan(choose_newest([_on_roster(f, roster) for f in found]), roster)
     spec = spec_hash(options.assignment, options.grade, options.report_format)
     tasks, skipped = _tasks(plan, store, spec, options)

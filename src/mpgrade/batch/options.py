@@ -65,7 +65,8 @@ class BatchResult:
         else:
             state = "done"
         return (
-            f"mpgrade grade: {state}: {self.students} students: {self.graded} graded, "
+            f"mpgrade grade: {state}: {self.students} student{'' if self.students == 1 else 's'}: "
+            f"{self.graded} graded, "
             f"{self.errors} error{'' if self.errors == 1 else 's'}, {self.missing} missing, "
             f"{self.pending} pending; this run graded {self.graded_now} and reused {self.skipped}, "
             f"in {self.duration_s:.1f} s -> {self.outdir}"
