@@ -207,6 +207,8 @@ def test_cross_cell_definitions_are_available(tmp_path: Path) -> None:
     [
         (b"{not json", "JSON"),
         (b'{"hello": 1}', "notebook"),
+        (b'{"cells": "x"}', 'its "cells" is a string, not a list of cells'),
+        (b'{"cells": [{"cell_type": "code", "source": ""}, 7]}', "cell 2 is a number, not a cell"),
         (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)), ""),
     ],
 )
@@ -235,6 +237,8 @@ def test_unreadable_input_still_has_a_machine_result(cli, tmp_path: Path) -> Non
     assert result["assignment"]["id"] == "15feb-multiprocessing"
     lti = json.loads(cli("check", str(path), "--format", "lti").stdout)
     assert lti["gradingProgress"] == "Failed" and "scoreGiven" not in lti
+    assert lti["scoreMaximum"] == 10  # without -a: the set a batch would use, never a maximum of 0
+    assert json.loads(cli("check", str(path), "--format", "json").stdout)["max_score"] == 10
     gradescope = json.loads(cli("check", str(path), "--format", "gradescope").stdout)
     assert gradescope["score"] == 0 and gradescope["tests"] == []
     assert cli("check", str(path), "--format", "text").stdout == ""  # people read stderr

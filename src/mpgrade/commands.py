@@ -177,13 +177,17 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def _write_ungradable(args: argparse.Namespace, problem: str) -> None:
-    """The error result of an unreadable file (against ``--assignment`` when given: an
-    unreadable file names no assignment of its own)."""
+    """The error result of an unreadable file, against ``--assignment`` or else the set a
+    batch without it grades against (an unreadable file names no assignment of its own):
+    the maximum an LMS records is the set's, never 0."""
     from mpgrade.model import Ungradable
     from mpgrade.report import render_error
     from mpgrade.submission import unreadable
 
-    assignment = load_assignment(args.assignment) if args.assignment else None
+    try:
+        assignment = choose_assignment(args.assignment, None).assignment
+    except AssignmentError:
+        assignment = None
     u = Ungradable(
         assignment.id if assignment else "",
         assignment.title if assignment else "",

@@ -218,8 +218,32 @@ def _plain_v4(data: dict) -> bool:
     return True
 
 
+def _shape_problem(data: dict) -> str | None:
+    """What is wrong with the cells, said plainly, when it is plain: nbformat's own message
+    for these names its internals ("'str' object has no attribute 'get'")."""
+    if "cells" not in data:
+        return None  # version 3 keeps its cells in worksheets: nbformat converts them
+    cells = data["cells"]
+    if not isinstance(cells, list):
+        return f'its "cells" is {_a_json_type(cells)}, not a list of cells'
+    for n, cell in enumerate(cells, 1):
+        if not isinstance(cell, dict):
+            return f"cell {n} is {_a_json_type(cell)}, not a cell"
+    return None
+
+
+def _a_json_type(value: object) -> str:
+    names = {str: "a string", bool: "true or false", int: "a number", float: "a number",
+             list: "a list", dict: "an object", type(None): "null"}
+    return names.get(type(value), "a value")
+
+
 def _converted(data: dict, name: str) -> Any:
     """Older or irregular notebooks: nbformat converts them to version 4."""
+    problem = _shape_problem(data)
+    if problem:
+        raise SubmissionError(f"{name}: not a readable Jupyter notebook: {problem} (the file was "
+                              "edited by hand or by a tool; open and save it in Jupyter, or download it again)")
     import nbformat
 
     try:
