@@ -232,6 +232,20 @@ def test_cli_template_then_check_without_assignment(tmp_path: Path) -> None:
                for q in result["questions"])
 
 
+def test_cli_template_without_output_writes_id_ipynb_here_and_never_over_a_file(tmp_path: Path) -> None:
+    def template() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*MPGRADE, "template", "locks-queues"], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=60)
+
+    made = template()
+    written = tmp_path / "locks-queues.ipynb"
+    assert made.returncode == 0 and "locks-queues.ipynb" in made.stderr, made.stderr
+    written.write_text("a student's filled-in copy")
+    again = template()
+    assert again.returncode == 2 and "already exists" in again.stderr
+    assert written.read_text() == "a student's filled-in copy"
+
+
 def test_cli_validate_exit_code(tmp_path: Path) -> None:
     answers = reference_answers(load_assignment("15feb-multiprocessing"))
     answers[("Q3", "code")] = "print('no process here')\n"

@@ -91,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     tmpl = sub.add_parser("template", help="write the blank student notebook of an exercise")
     tmpl.add_argument("assignment")
-    tmpl.add_argument("--output", "-o", required=True)
+    tmpl.add_argument("--output", "-o", help="where to write it (default: ID.ipynb here, never over a file)")
     tmpl.add_argument("--format", choices=("ipynb", "py"), default=None)
 
     val = sub.add_parser("validate", help="grade an exercise's reference solution and wrong variants")

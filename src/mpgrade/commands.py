@@ -277,8 +277,12 @@ def cmd_template(args: argparse.Namespace) -> int:
     from mpgrade.authoring import write_template
 
     assignment = load_assignment(args.assignment)
-    fmt = args.format or ("py" if args.output.endswith(".py") else "ipynb")
-    write_template(assignment, Path(args.output), fmt)
+    fmt = args.format or ("py" if args.output and args.output.endswith(".py") else "ipynb")
+    output = Path(args.output or f"{assignment.id}.{fmt}")
+    if not args.output and output.exists():  # a student's filled-in copy may have that name
+        raise UsageError(f"{output}: already exists; give --output to choose the file")
+    write_template(assignment, output, fmt)
+    print(f"wrote {output}", file=sys.stderr)
     return ExitCode.OK
 
 
