@@ -70,3 +70,18 @@ def test_a_new_backend_is_one_module_and_one_row(nice_registered) -> None:
     cells = [[c.strip() for c in line.split("│")[1:3]]
              for line in render_doctor(caps).splitlines() if "│" in line]
     assert ["nice", "usable"] in cells
+
+
+def test_the_plain_backends_root_hint_names_the_python_nobody_can_run(monkeypatch) -> None:
+    """The hint points at the real interpreter (what to reinstall), not the bare environment
+    mpgrade makes in the temp dir."""
+    import os
+
+    from mpgrade.sandbox import interpreter, plain
+
+    if not (sys.platform.startswith("linux") and os.geteuid() == 0):
+        pytest.skip("the hint concerns a root grader")
+    monkeypatch.setattr(plain, "run_uid", lambda *_: None)  # as when uid nobody cannot run it
+    rows = plain.BACKEND.doctor()
+    assert rows.hints and interpreter.real_binary() in rows.hints[0]
+    assert "mpgrade-python-" not in rows.hints[0]

@@ -113,7 +113,8 @@ class PlainBackend:
             return DoctorRows((row,))
         return DoctorRows((row,), (
             f"As root, the plain backend runs student code as root here: uid {UNPRIVILEGED_UID} "
-            f"cannot read {python} (a private home?). Grade with a Python installed where every "
+            f"cannot run {interpreter.real_binary()} or read its standard library (in a private "
+            "home?). Grade with a Python installed where every "
             "user can read it (/usr/bin/python3, /opt) to drop student code to that uid.",))
 
 
