@@ -143,7 +143,10 @@ def test_large_allocation_is_memory_and_grader_lives(main_backend: str) -> None:
 
 @pytest.mark.memory_cgroup
 def test_pool_worker_killed_for_memory_says_memory_not_timeout() -> None:
-    r = run_fixture("pool_oom.py", "plain", Limits(memory_mb=700, wall_s=8))
+    # The kernel may reclaim for seconds before it kills a worker (the tree near its memory
+    # limit, on a busy machine): the wall limit leaves room for that, and the verdict must
+    # still be memory.
+    r = run_fixture("pool_oom.py", "plain", Limits(memory_mb=700, wall_s=20))
     assert r.limit == "memory", r
     assert "waited for it forever" in r.limit_detail
     assert r.exit_code is None

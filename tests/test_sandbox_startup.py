@@ -10,6 +10,7 @@ import sys
 import textwrap
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -84,7 +85,8 @@ def test_a_changed_environment_is_checked_again_and_replaced(tmp_path, monkeypat
         valid = interpreter._valid
         monkeypatch.setattr(interpreter, "_valid", lambda *a: full.append(a) or valid(*a))
         assert interpreter.environment() == home and full == []  # unchanged: no full check
-        pth = next(tmp_path.glob("mpgrade-python-*/lib/*/site-packages/*.pth"))
+        assert home is not None
+        pth = Path(interpreter._site_packages(home)) / interpreter.LIBRARIES_PTH
         pth.write_text("/somewhere/else\n")  # a changed file: checked in full, made again
         again = interpreter.environment()
         assert full and again is not None and valid(again, interpreter.real_binary(), interpreter.library_dirs())
@@ -104,7 +106,7 @@ def test_the_environment_lists_the_graders_libraries_after_the_standard_library(
     stdlib = path.index(os.path.dirname(os.__file__))
     assert [path.index(d) > stdlib for d in libraries] == [True] * len(libraries)
     assert interpreter._make(binary, libraries[:1]) != home  # another grader's libraries: its own
-    pth = next(tmp_path.glob("mpgrade-python-*/lib/*/site-packages/*.pth"))
+    pth = Path(interpreter._site_packages(home)) / interpreter.LIBRARIES_PTH
     pth.write_text("/somewhere/else\n")
     assert not interpreter._valid(home, binary, libraries)
 
