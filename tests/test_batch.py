@@ -443,3 +443,18 @@ def test_a_class_of_one_is_one_student(tmp_path: Path, tiny: Assignment) -> None
     folder = _class_folder(tmp_path / "class", {"alice.py": "good.py"})
     result = _run((folder,), tmp_path / "out", tiny)
     assert result.summary_line.startswith("mpgrade grade: done: 1 student: 1 graded, 0 errors")
+
+
+def test_a_closed_reader_of_the_closing_lines_is_a_broken_pipe_not_exit_1() -> None:
+    """``grade … | head -1``: rich would exit 1 and swap stdout for /dev/null; our console
+    raises BrokenPipeError, which the command line reports as interrupted (130)."""
+    from mpgrade.terminal import PipeConsole
+
+    class Gone(io.StringIO):
+        def write(self, text: str) -> int:
+            raise BrokenPipeError
+
+    console = PipeConsole(file=Gone())
+    with pytest.raises(BrokenPipeError):
+        console.print("warning: canvas.csv: no Canvas assignment id")
+    assert console.quiet  # nothing more is attempted

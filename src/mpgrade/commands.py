@@ -231,8 +231,9 @@ def cmd_grade(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from rich.console import Console
     from rich.table import Table
+
+    from mpgrade.terminal import PipeConsole
 
     table = Table(title="Exercise sets")
     table.add_column("id", no_wrap=True)  # what users type: never cut
@@ -248,7 +249,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             continue
         total = sum(q.points for q in a.questions)
         table.add_row(a.id, a.title, str(len(a.questions)), f"{total:g}", str(path.parent))
-    Console().print(table)
+    PipeConsole().print(table)
     return ExitCode.OK
 
 

@@ -24,6 +24,7 @@ from rich.progress import (
 from rich.text import Text
 
 from mpgrade.batch.record import Record
+from mpgrade.terminal import PipeConsole
 
 
 class _RateColumn(ProgressColumn):
@@ -36,7 +37,7 @@ class Reporter:
     """Counts outcomes; shows them live when ``live`` is true, else prints a final line."""
 
     def __init__(self, live: bool, final_line: bool, console: Console | None = None) -> None:
-        self.console = console or Console(stderr=True)
+        self.console = console or PipeConsole(stderr=True)
         self.counts: Counter[str] = Counter()
         self.final_line = final_line
         self._progress: Progress | None = None
@@ -90,7 +91,7 @@ class Reporter:
 
 def make_reporter(progress: bool | None) -> Reporter:
     """None: live on a terminal, one final line otherwise; True: live; False: silent."""
-    console = Console(stderr=True)
+    console = PipeConsole(stderr=True)
     if progress is None:
         live = console.is_terminal and sys.stderr.isatty()
         return Reporter(live=live, final_line=True, console=console)
