@@ -239,6 +239,8 @@ def test_unreadable_input_still_has_a_machine_result(cli, tmp_path: Path) -> Non
     assert lti["gradingProgress"] == "Failed" and "scoreGiven" not in lti
     assert lti["scoreMaximum"] == 10  # without -a: the set a batch would use, never a maximum of 0
     assert json.loads(cli("check", str(path), "--format", "json").stdout)["max_score"] == 10
+    wrong = cli("check", str(path), "--format", "json", "-a", "no-such-set")
+    assert wrong.returncode == 2 and "no-such-set" in wrong.stderr  # not a result against another set
     gradescope = json.loads(cli("check", str(path), "--format", "gradescope").stdout)
     assert gradescope["score"] == 0 and gradescope["tests"] == []
     assert cli("check", str(path), "--format", "text").stdout == ""  # people read stderr

@@ -187,7 +187,9 @@ def _write_ungradable(args: argparse.Namespace, problem: str) -> None:
     try:
         assignment = choose_assignment(args.assignment, None).assignment
     except AssignmentError:
-        assignment = None
+        if args.assignment:  # a wrong --assignment is the user's error to hear about
+            raise
+        assignment = None  # no usable exercise set at all
     u = Ungradable(
         assignment.id if assignment else "",
         assignment.title if assignment else "",
