@@ -594,6 +594,26 @@ def test_without_environment_the_probe_does_nothing(tmp_path):
     assert not (tmp_path / "trace.jsonl").exists()
 
 
+def test_the_probe_loads_no_module_the_program_does_not(tmp_path):
+    """Every interpreter of a run loads the probe before the student's first line: what it
+    imports beyond a built-in module is paid on every run. A printed line that needs
+    escaping still makes a valid trace (``_json`` is loaded for it then)."""
+    script = _script(tmp_path, """
+        import sys
+        sys.stdout.write(" ".join(sorted(sys.modules)) + chr(10))
+    """)
+    loaded = []
+    for env in ({"PATH": os.environ.get("PATH", "")}, _env(tmp_path, None)):
+        r = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env,
+                           capture_output=True, text=True, timeout=TIMEOUT)
+        assert r.returncode == 0, r.stderr
+        loaded.append(set(r.stdout.split()))
+    extra = loaded[1] - loaded[0] - {"_mpgrade_probe", "sitecustomize"}
+    assert extra <= set(sys.builtin_module_names), extra - set(sys.builtin_module_names)
+    _, trace = run(tmp_path, r"""print('say "hi"\\', chr(7))""")
+    assert [line.text for line in trace.lines] == ['say "hi"\\ \x07']
+
+
 def test_the_shadowed_sitecustomize_still_runs(tmp_path):
     site = tmp_path / "site"
     site.mkdir()

@@ -26,11 +26,13 @@ def _install_probe() -> None:
 def _chain_shadowed() -> None:
     """Run the installation's own sitecustomize, which this file hides on sys.path."""
     try:
-        import importlib.machinery  # importlib.util would cost more than all the rest
+        # The import system's own path finder, loaded at start-up: importlib.machinery
+        # re-exports it, at the cost of importing the importlib package and warnings.
+        import _frozen_importlib_external
 
         here = os.path.dirname(os.path.abspath(__file__))
         rest = [p for p in sys.path if os.path.abspath(p or os.curdir) != here]
-        spec = importlib.machinery.PathFinder.find_spec("sitecustomize", rest)
+        spec = _frozen_importlib_external.PathFinder.find_spec("sitecustomize", rest)
         if spec is None or spec.loader is None:
             return
         module = type(sys)("sitecustomize")
