@@ -16,6 +16,7 @@ import uuid
 from pathlib import Path
 
 from mpgrade.model import value_class
+from mpgrade.sandbox import procfs
 
 V1_CONTROLLERS = ("pids", "memory", "freezer", "cpuacct")
 V2_CONTROLLERS = ("pids", "memory", "cpu")
@@ -98,8 +99,7 @@ def _write(path: str, value: str) -> bool:
 
 def _read(path: str) -> str:
     try:
-        with open(path) as f:
-            return f.read()
+        return procfs.text(path)
     except OSError:
         return ""
 

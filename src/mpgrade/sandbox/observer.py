@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 from mpgrade.cache import once
 from mpgrade.model import ObservedProcess
+from mpgrade.sandbox import procfs
 
 NETLINK_CONNECTOR = 11
 CN_IDX_PROC = 1
@@ -80,8 +81,7 @@ def read_stat(pid: int) -> tuple[int, str, int, int] | None:
         except (psutil.Error, OSError):
             return None
     try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read()
+        data = procfs.read(f"/proc/{pid}/stat")
     except OSError:
         return None
     rest = data[data.rfind(b")") + 2 :].split()
@@ -97,8 +97,7 @@ _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 def read_cpu_s(pid: int) -> float:
     """CPU seconds of a process plus the children it has reaped (utime+stime+cutime+cstime)."""
     try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read()
+        data = procfs.read(f"/proc/{pid}/stat")
         rest = data[data.rfind(b")") + 2 :].split()
         return sum(int(x) for x in rest[11:15]) / _TICK
     except (OSError, ValueError, IndexError):
@@ -108,19 +107,17 @@ def read_cpu_s(pid: int) -> float:
 def read_ns_pid(pid: int) -> int | None:
     """The pid the process has in its innermost pid namespace (what the student sees)."""
     try:
-        with open(f"/proc/{pid}/status", "rb") as f:
-            for line in f:
-                if line.startswith(b"NSpid:"):
-                    return int(line.split()[-1])
-    except (OSError, ValueError):
+        for line in procfs.read(f"/proc/{pid}/status").splitlines():
+            if line.startswith(b"NSpid:"):
+                return int(line.split()[-1])
+    except (OSError, ValueError, IndexError):
         pass
     return None
 
 
 def read_cmdline(pid: int) -> str:
     try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            raw = f.read(4096)
+        raw = procfs.read(f"/proc/{pid}/cmdline", 4096)
     except OSError:
         return ""
     return raw.rstrip(b"\0").replace(b"\0", b" ").decode("utf-8", "replace")

@@ -20,6 +20,7 @@ import platform
 from collections.abc import Callable
 
 from mpgrade.model import LimitReason, Limits, value_class
+from mpgrade.sandbox import procfs
 
 # Syscall numbers of the waits that matter, per architecture.
 _SYSCALLS = {
@@ -43,6 +44,10 @@ _SYSCALLS = {
 }
 SYSCALLS = _SYSCALLS.get(platform.machine(), {})
 
+# The unix sockets of a sandbox's network namespace fit in far less; past it, a socket
+# counts as not local, and so never as part of a deadlock.
+_NET_UNIX_BYTES = 4 << 20
+
 # Waits that never time out by themselves.
 _ENDLESS = {"pause", "rt_sigsuspend", "wait4", "waitid", "accept", "accept4", "flock",
             "msgrcv", "msgsnd", "semop"}
@@ -59,13 +64,12 @@ def syscall_of(pid: int, tid: int | None = None) -> tuple[str, list[int]] | None
     """(syscall name or "running" / "nr<N>", args) a thread is in; None when unreadable."""
     path = f"/proc/{pid}/task/{tid}/syscall" if tid else f"/proc/{pid}/syscall"
     try:
-        with open(path) as f:
-            fields = f.read().split()
+        fields = procfs.read(path, 4096).split()
     except OSError:
         return None
     if not fields:
         return None
-    if fields[0] == "running":
+    if fields[0] == b"running":
         return "running", []
     try:
         nr = int(fields[0])
@@ -86,11 +90,10 @@ class _LocalSockets:
     def is_local(self, pid: int, inode: int) -> bool:
         if inode not in self._cache:
             try:
-                with open(f"/proc/{pid}/net/unix") as f:
-                    for line in f:
-                        parts = line.split()
-                        if len(parts) >= 7 and parts[6].isdigit():
-                            self._cache[int(parts[6])] = True
+                for line in procfs.read(f"/proc/{pid}/net/unix", _NET_UNIX_BYTES).splitlines():
+                    parts = line.split()
+                    if len(parts) >= 7 and parts[6].isdigit():
+                        self._cache[int(parts[6])] = True
             except OSError:
                 pass
             self._cache.setdefault(inode, False)
@@ -133,8 +136,7 @@ def is_endless_wait(
 def _state(pid: int, tid: int | None = None) -> str:
     path = f"/proc/{pid}/task/{tid}/stat" if tid else f"/proc/{pid}/stat"
     try:
-        with open(path, "rb") as f:
-            data = f.read()
+        data = procfs.read(path)
         return data[data.rfind(b")") + 2 :].split()[0].decode()
     except (OSError, IndexError):
         return "?"
@@ -157,8 +159,7 @@ def tree_waits_forever(
         live += 1
         for tid in tids:
             try:
-                with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
-                    runtime += int(f.read().split()[0])
+                runtime += int(procfs.read(f"/proc/{pid}/task/{tid}/schedstat", 256).split()[0])
             except (OSError, ValueError, IndexError):
                 pass
             if state == "T":
