@@ -131,6 +131,24 @@ def test_a_file_whose_regexes_compiled_is_remembered_by_its_text(tmp_path: Path,
     assert_at(error_of(path), path, line_of(text, "synonyms"), "invalid regular expression")
 
 
+def test_a_parsed_exercise_is_kept_until_its_text_changes(tmp_path: Path, monkeypatch) -> None:
+    """The cache spares the TOML parse of a text read before, and never hides an edit."""
+    tomllib = pytest.importorskip("tomllib")
+    monkeypatch.setenv("MPGRADE_CACHE_DIR", str(tmp_path / "cache"))
+    parsed: list[str] = []
+    real = tomllib.loads
+    monkeypatch.setattr(tomllib, "loads", lambda text: parsed.append(text) or real(text))
+    path = write(tmp_path, VALID)
+    first = load_assignment(str(path))
+    second = load_assignment(str(path))
+    assert len(parsed) == 1 and second == first
+    path.write_text(VALID.replace("points = 1.0", "points = 2.0", 1))
+    assert_at(error_of(path), path, line_of(path.read_text(), "points = 2.0"), "worth 2")
+    assert len(parsed) == 2
+    path.write_text(VALID)
+    assert load_assignment(str(path)) == first and len(parsed) == 3
+
+
 def test_unknown_subject_of_a_synonym(tmp_path: Path) -> None:
     text = VALID.replace('synonyms = ["parallel"]', 'synonyms = ["@core parallel"]')
     path = write(tmp_path, text)

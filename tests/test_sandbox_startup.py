@@ -3,6 +3,7 @@ and the student's interpreter without the installation's site-packages."""
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import subprocess
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from mpgrade.cache import once, remembered
+from mpgrade.cache import once, recall, remembered, store
 from mpgrade.model import Limits, RunRequest
 from mpgrade.probe.trace import parse_trace
 from mpgrade.resources import probe_dir
@@ -58,6 +59,16 @@ def test_remembered_keeps_answers_per_key_and_never_a_failure(tmp_path, monkeypa
     for entry in tmp_path.glob("p-*.json"):
         entry.write_text("[" * 100_000)  # a damaged file is a miss, not an error
     assert remembered("p", ("b",), probe("again")) == "again"
+
+
+def test_only_what_recall_can_read_back_is_stored(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("MPGRADE_CACHE_DIR", str(tmp_path))
+    store("big", ("k",), "x" * 70_000)  # over the size recall reads
+    store("date", ("k",), {"when": datetime.date(1979, 5, 27)})  # not JSON
+    store("fine", ("k",), {"n": [1, 2.5, "three"]})
+    assert recall("big", ("k",)) is None and recall("date", ("k",)) is None
+    assert recall("fine", ("k",)) == {"n": [1, 2.5, "three"]}
+    assert [p.name.split("-")[0] for p in tmp_path.iterdir()] == ["fine"]
 
 
 def test_bwrap_probe_key_follows_the_binaries_and_kernel(monkeypatch) -> None:

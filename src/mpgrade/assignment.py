@@ -36,11 +36,6 @@ from mpgrade.patterns import compiled as compile_pattern
 from mpgrade.patterns import split as split_pattern
 from mpgrade.resources import data_dir
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
-
 EXERCISE_FILE = "exercise.toml"
 START_METHODS = ("fork", "spawn", "forkserver")
 _LIMIT_FIELDS = {f: type(getattr(Limits(), f)) for f in Limits.__dataclass_fields__}
@@ -181,6 +176,7 @@ class _Loader:
             self.text = self.path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise AssignmentError(f"{path}: cannot read ({exc})") from None
+        self.digest = hashlib.sha256(self.text.encode()).hexdigest()
 
     # -- errors with positions
 
@@ -258,7 +254,7 @@ class _Loader:
         Python: a file that passed is remembered (``cache.store``), and the rubric and the
         segmentation compile what they use when they use it.
         """
-        digest = hashlib.sha256(self.text.encode()).hexdigest()
+        digest = self.digest
         known = recall("regexes-compiled", (sys.version,))
         known = [d for d in known if isinstance(d, str)] if isinstance(known, list) else []
         self.regexes_known = digest in known
@@ -267,13 +263,30 @@ class _Loader:
             store("regexes-compiled", (sys.version,), [*known, digest][-_KNOWN_TEXTS:])
         return assignment
 
-    def _read(self) -> Assignment:
+    def _document(self) -> dict[str, Any]:
+        """The parsed TOML. Parsing is most of a load, so the cache keeps, per exercise
+        file, the JSON of its last parse with the digest of the text parsed (an edit
+        replaces it); a document JSON cannot hold (a TOML date) is parsed every time."""
+        cached = recall("exercise-document", (str(self.path),))
+        if isinstance(cached, dict) and cached.get("digest") == self.digest:
+            doc = cached.get("document")
+            if isinstance(doc, dict):
+                return doc
+        if sys.version_info >= (3, 11):
+            import tomllib
+        else:  # pragma: no cover - exercised on 3.10 only
+            import tomli as tomllib
         try:
             doc = tomllib.loads(self.text)
         except tomllib.TOMLDecodeError as exc:
             line = re.search(r"line (\d+)", str(exc))
             at = f":{line.group(1)}" if line else ""
             raise AssignmentError(f"{self.path}{at}: invalid TOML: {exc}") from None
+        store("exercise-document", (str(self.path),), {"digest": self.digest, "document": doc})
+        return doc
+
+    def _read(self) -> Assignment:
+        doc = self._document()
         self.known_keys(
             doc,
             {"id", "title", "solution", "start_method", "limits", "questions", "variants"},

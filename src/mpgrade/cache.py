@@ -92,12 +92,19 @@ def recall(name: str, key: tuple[str, ...]) -> object | None:
 
 
 def store(name: str, key: tuple[str, ...], value: object) -> None:
-    """Keep ``value`` for ``key`` (atomically; a cache that cannot be written is no cache)."""
+    """Keep ``value`` for ``key`` (atomically; a cache that cannot be written is no cache,
+    and neither is a value that JSON cannot hold or ``recall`` would not read back whole)."""
     path = _entry(name, key)
+    try:
+        text = json.dumps({"key": fingerprint(key), "value": value})
+    except (TypeError, ValueError, RecursionError):
+        return
+    if len(text.encode("utf-8")) > _MAX_CACHE_BYTES:
+        return
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
-        tmp.write_text(json.dumps({"key": fingerprint(key), "value": value}))
+        tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)
     except OSError:
         pass
