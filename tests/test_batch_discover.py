@@ -174,6 +174,30 @@ def _inner_zip() -> bytes:
     return buf.getvalue()
 
 
+def _without_utf8_flag(archive: Path) -> None:
+    """Clear the UTF-8 name flag (bit 11) in every header, as Info-ZIP and macOS leave it."""
+    data = bytearray(archive.read_bytes())
+    for signature, flags_at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        start = 0
+        while (at := data.find(signature, start)) >= 0:
+            data[at + flags_at] &= 0xFF
+            data[at + flags_at + 1] &= ~0x08 & 0xFF
+            start = at + 4
+    archive.write_bytes(bytes(data))
+
+
+def test_zip_names_written_as_utf8_without_the_flag_are_read_as_utf8(tmp_path: Path) -> None:
+    archive = _zip(tmp_path / "moodle.zip", {
+        "Alice Ångström_12345_assignsubmission_file_/ass.py": (CODE, (2024, 1, 1, 0, 0, 0)),
+    })
+    _without_utf8_flag(archive)
+    with zipfile.ZipFile(archive) as zf:  # what the format alone says: cp437
+        assert zf.namelist() == ["Alice ├àngstr├╢m_12345_assignsubmission_file_/ass.py"]
+    (entry,) = _entries(tmp_path, archive).values()
+    assert entry.source == "moodle.zip/Alice Ångström_12345_assignsubmission_file_/ass.py"
+    assert entry.path is not None and "Ångström" in str(entry.path)
+
+
 def test_zip_bomb_and_corrupt_zip_become_problems(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(disc, "MAX_MEMBER_BYTES", 10_000)
     root = tmp_path / "in"

@@ -373,20 +373,21 @@ def _extract(archive: Path, target: Path) -> tuple[list[tuple[str, str]], list[s
         for info in members:
             if info.is_dir():
                 continue
-            if not _wanted(info.filename):
-                others.append(PurePosixPath(info.filename).name)
+            name = _member_name(info)
+            if not _wanted(name):
+                others.append(PurePosixPath(name).name)
                 continue
-            parts = _safe_parts(info.filename)
+            parts = _safe_parts(name)
             if parts is None:
-                skipped.append((info.filename, "refused: path escapes the archive"))
+                skipped.append((name, "refused: path escapes the archive"))
                 continue
             if not parts:
                 continue
             if stat.S_ISLNK(info.external_attr >> 16):
-                skipped.append((info.filename, "refused: symbolic link"))
+                skipped.append((name, "refused: symbolic link"))
                 continue
             if info.flag_bits & 0x1:
-                skipped.append((info.filename, "refused: encrypted"))
+                skipped.append((name, "refused: encrypted"))
                 continue
             dest = target.joinpath(*parts)
             dest.parent.mkdir(parents=True, exist_ok=True)
@@ -394,11 +395,24 @@ def _extract(archive: Path, target: Path) -> tuple[list[tuple[str, str]], list[s
                 written += _copy_capped(zf, info, dest, MAX_ARCHIVE_BYTES - written)
             except _TooBig as exc:
                 dest.unlink(missing_ok=True)
-                skipped.append((info.filename, f"refused: {exc}"))
+                skipped.append((name, f"refused: {exc}"))
                 continue
             stamp = time.mktime((*info.date_time, 0, 0, -1))
             os.utime(dest, (stamp, stamp))
     return skipped, others
+
+
+def _member_name(info: zipfile.ZipInfo) -> str:
+    """The member's name as its archiver meant it. A name without the zip's UTF-8 flag is
+    read as cp437, as the format says; but Info-ZIP, macOS and most LMS exports write UTF-8
+    without setting the flag, so a name whose bytes are valid UTF-8 is read as UTF-8
+    ("Ångström", not "├àngstr├╢m"). Real cp437 names are rarely valid UTF-8 beyond ASCII."""
+    if info.flag_bits & 0x800:
+        return info.filename
+    try:
+        return info.filename.encode("cp437").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return info.filename
 
 
 class _TooBig(Exception):
