@@ -180,8 +180,7 @@ def _without_utf8_flag(archive: Path) -> None:
     for signature, flags_at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
         start = 0
         while (at := data.find(signature, start)) >= 0:
-            data[at + flags_at] &= 0xFF
-            data[at + flags_at + 1] &= ~0x08 & 0xFF
+            data[at + flags_at + 1] &= ~0x08 & 0xFF  # the flag's high byte
             start = at + 4
     archive.write_bytes(bytes(data))
 
