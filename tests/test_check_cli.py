@@ -209,6 +209,11 @@ def test_cross_cell_definitions_are_available(tmp_path: Path) -> None:
         (b'{"hello": 1}', "notebook"),
         (b'{"cells": "x"}', 'its "cells" is a string, not a list of cells'),
         (b'{"cells": [{"cell_type": "code", "source": ""}, 7]}', "cell 2 is a number, not a cell"),
+        (b'{"cells": [], "metadata": [1, 2]}', 'its "metadata" is a list, not an object'),
+        (b'{"cells": [{"cell_type": "code", "source": "", "metadata": "x"}]}',
+         'the "metadata" of cell 1 is a string, not an object'),
+        (b'{"nbformat": 4, "cells": [{"cell_type": "code", "source": 5}]}',
+         'the "source" of cell 1 is a number, not text'),
         (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)), ""),
     ],
 )

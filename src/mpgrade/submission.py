@@ -219,8 +219,12 @@ def _plain_v4(data: dict) -> bool:
 
 
 def _shape_problem(data: dict) -> str | None:
-    """What is wrong with the cells, said plainly, when it is plain: nbformat's own message
-    for these names its internals ("'str' object has no attribute 'get'")."""
+    """What is wrong with the notebook's shape, said plainly, when it is plain: nbformat's
+    own message for these names its internals ("'str' object has no attribute 'get'",
+    "pop expected at most 1 argument")."""
+    meta = data.get("metadata")
+    if not isinstance(meta, dict):
+        return f'its "metadata" is {_a_json_type(meta)}, not an object'
     if "cells" not in data:
         return None  # version 3 keeps its cells in worksheets: nbformat converts them
     cells = data["cells"]
@@ -229,6 +233,12 @@ def _shape_problem(data: dict) -> str | None:
     for n, cell in enumerate(cells, 1):
         if not isinstance(cell, dict):
             return f"cell {n} is {_a_json_type(cell)}, not a cell"
+        if not isinstance(cell.get("metadata", {}), dict):
+            return f'the "metadata" of cell {n} is {_a_json_type(cell["metadata"])}, not an object'
+        source = cell.get("source", "")
+        if not (isinstance(source, str)
+                or isinstance(source, list) and all(isinstance(line, str) for line in source)):
+            return f'the "source" of cell {n} is {_a_json_type(source)}, not text'
     return None
 
 
