@@ -436,7 +436,7 @@ def test_a_folder_without_submissions_and_a_zero_worker_count_are_one_line_error
         assert r.returncode == 2 and len(r.stderr.splitlines()) == 1, r.stderr
         said.append(r.stderr)
     assert "no submissions found" in said[0] and "--workers must be at least 1" in said[1]
-    assert not (tmp_path / "out" / "grades.csv").exists()
+    assert not (tmp_path / "out").exists()  # no empty results/, reports/, lti/ left behind
 
 
 def test_a_class_of_one_is_one_student(tmp_path: Path, tiny: Assignment) -> None:

@@ -70,6 +70,7 @@ def grade_class(options: BatchOptions) -> BatchResult:
         raise BatchError(f"{options.outdir}: is a file; give a folder for the results")
     style = _csv_style(options.csv_encoding)
     roster = _roster(options.roster)
+    new_outdir = not options.outdir.exists()
     store = Store(options.outdir, get_format(options.report_format).extension)
     scratch = store.state / f"scratch-{os.getpid()}"
     reporter = make_reporter(options.progress)
@@ -78,6 +79,11 @@ def grade_class(options: BatchOptions) -> BatchResult:
         with store.lock():
             result = _grade(options, store, scratch, roster, style, reporter, started)
         return result
+    except BatchError:
+        if new_outdir:  # nothing to grade: no empty output folders left behind either
+            remove_scratch(scratch)
+            store.remove_if_empty()
+        raise
     finally:
         reporter.stop(result.closing_lines() if result else None)
         remove_scratch(scratch)

@@ -69,6 +69,17 @@ class Store:
         for sub in (RESULTS, REPORTS, LTI, f"{STATE}/records", f"{STATE}/logs", f"{STATE}/graded"):
             (outdir / sub).mkdir(parents=True, exist_ok=True)
 
+    def remove_if_empty(self) -> None:
+        """Undo the folder a failed first run made: its layout and lock file go when nothing
+        else was written there, deepest first; anything else there stays."""
+        (self.state / "lock").unlink(missing_ok=True)
+        layout = (f"{STATE}/records", f"{STATE}/logs", f"{STATE}/graded", STATE, RESULTS, REPORTS, LTI, "")
+        for sub in layout:
+            try:
+                (self.outdir / sub).rmdir()
+            except OSError:
+                pass
+
     @contextmanager
     def lock(self) -> Iterator[None]:
         """One batch per output folder: two writing the same records would undo each other."""
