@@ -536,6 +536,23 @@ def test_a_crashing_check_becomes_a_failed_result() -> None:
 
     result = grade("test.crashes", q3_ctx())
     assert not result.passed and "RuntimeError: bug" in result.message
+    assert not result.evaluated and grade("process.started", q3_ctx()).evaluated
+
+
+def test_a_question_with_a_check_that_could_not_decide_needs_review() -> None:
+    """The message promises a person will look: the status makes the review list show it."""
+    from mpgrade.scoring import score
+
+    @check("test.crashes_too")
+    def crashes(ctx: CheckContext, params: dict) -> Outcome:
+        """Always raises."""
+        raise RuntimeError("bug")
+
+    statuses = []
+    for checks in (("process.started",), ("process.started", "test.crashes_too")):
+        ctx = make_ctx(Q3, processes=(MAIN, child(102, "test")), checks=checks)
+        statuses.append(score(ctx.question, ctx, (), None, "fork").status)
+    assert statuses[0] in ("passed", "partial") and statuses[1] == "needs_review"
 
 
 def test_register_module_loads_decorated_and_plain_functions(tmp_path) -> None:

@@ -540,7 +540,9 @@ class Excerpt:
 class CheckResult:
     """One check's verdict. ``applicable=False``: the check does not apply to this answer
     (neither passed nor scored; its weight went to the question's other checks).
-    ``note``: a sentence for the feedback even when the check passed."""
+    ``note``: a sentence for the feedback even when the check passed. ``evaluated=False``:
+    the grader could not decide it (the check raised, or its parameters are wrong), so a
+    person must: the question needs review."""
 
     id: str
     passed: bool
@@ -549,6 +551,7 @@ class CheckResult:
     message: str
     applicable: bool = True
     note: str = ""
+    evaluated: bool = True
 
     @property
     def outcome(self) -> Literal["passed", "failed", "not_applicable"]:

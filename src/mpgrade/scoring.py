@@ -55,7 +55,8 @@ def score(
         smallest = min((c.max_score for c in checks if c.max_score > 0), default=0.0)
         points = round(min(points, q.points - smallest), 4)
     verdict = status(points, q.points, run)
-    if rubric_check is not None and verdict in ("passed", "partial", "failed"):
+    undecided = rubric_check is not None or not all(c.evaluated for c in checks)
+    if undecided and verdict in ("passed", "partial", "failed"):
         verdict = "needs_review"
     summary = run_summary(ctx, method) if ctx.run is not None and ctx.script is not None else None
     return QuestionResult(

@@ -42,6 +42,7 @@ class Outcome:
     share: float | None = None  # None: 1.0 when passed, 0.0 otherwise
     applicable: bool = True
     note: str = ""
+    evaluated: bool = True  # False: the check could not decide; a person must
 
 
 def not_applicable(message: str) -> Outcome:
@@ -352,7 +353,7 @@ def run_check(spec: CheckSpec, ctx: CheckContext) -> CheckResult:
         common, params = parse_params(spec, decl)
     except ParamError as exc:
         return _result(spec, Outcome(False, f"This check is misconfigured ({exc}); your instructor "
-                                            "will review it by hand."))
+                                            "will review it by hand.", evaluated=False))
     found = _outcome(decl, common, params, ctx)
     if common.on_fail == "note" and found.applicable and not found.passed:
         found = Outcome(False, found.message, applicable=False, note=found.message)
@@ -373,6 +374,7 @@ def _outcome(decl: Declared, common: Common, params: object, ctx: CheckContext) 
             False,
             f"This check could not be evaluated ({type(exc).__name__}: {exc}); "
             "your instructor will review it by hand.",
+            evaluated=False,
         )
     if isinstance(found, CheckResult):  # a custom check that scored itself: keep its share
         share = found.score / found.max_score if found.max_score else float(found.passed)
@@ -443,4 +445,4 @@ def _result(spec: CheckSpec, outcome: Outcome) -> CheckResult:
     share = outcome.share if outcome.share is not None else (1.0 if outcome.passed else 0.0)
     share = min(1.0, max(0.0, share))
     return CheckResult(spec.id, outcome.passed, round(spec.points * share, 4), spec.points,
-                       outcome.message, note=outcome.note)
+                       outcome.message, note=outcome.note, evaluated=outcome.evaluated)
