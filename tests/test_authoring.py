@@ -185,6 +185,10 @@ def test_validate_without_a_solution_is_not_ok(tmp_path: Path) -> None:
     (folder / "exercise.toml").write_text(text)
     outcome = validate(load_assignment(folder))
     assert not outcome.ok and "no reference solution" in outcome.problems[0]
+    (folder / "exercise.toml").write_text(text.replace("# solution = ", "solution = ", 1))
+    named = load_assignment(folder)  # named, but not there: say where it was looked for
+    assert named.solution is not None and not Path(named.solution).exists()
+    assert validate(named).problems == (f"reference: no such file: {named.solution}",)
 
 
 @pytest.mark.parametrize("aid", SETS)

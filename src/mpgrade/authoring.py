@@ -233,6 +233,9 @@ def validate(assignment: Assignment, isolation: str = "auto") -> ValidationOutco
     root = Path(assignment.root)
 
     def grade(path: str, label: str, method: str, questions: tuple[str, ...] = ()) -> Report | None:
+        if not Path(path).is_file():  # the path as resolved from the exercise folder
+            problems.append(f"{label}: no such file: {path}")
+            return None
         t0 = time.monotonic()
         options = GradeOptions(isolation=isolation, start_method=method, questions=questions)
         try:
