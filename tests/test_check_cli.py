@@ -338,6 +338,22 @@ def test_output_that_cannot_be_written_exits_2_before_grading(cli, make_notebook
     assert proc.returncode == 2 and "is a folder" in _one_line(proc)
 
 
+@pytest.mark.parametrize("command", [
+    ["check", str(EXAMPLE)],
+    ["template", "locks-queues"],
+    ["gradescope-build", "-a", "15feb-multiprocessing"],
+])
+def test_every_command_that_writes_a_file_refuses_a_missing_folder_alike(command: list[str],
+                                                                         tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere" / "out.file"
+    proc = run_cli(*command, "-o", str(missing))
+    assert proc.returncode == 2, proc.stderr
+    assert _one_line(proc) == f"mpgrade: error: -o {missing}: folder {missing.parent} does not exist"
+    assert not missing.parent.exists()  # never created behind the user's back
+    proc = run_cli(*command, "-o", str(tmp_path))
+    assert proc.returncode == 2 and "is a folder; give a file name such as" in _one_line(proc)
+
+
 def test_output_file_is_announced_on_stderr(make_notebook, tmp_path: Path) -> None:
     out = tmp_path / "report.md"
     proc = run_cli("check", str(make_notebook()), "-q", "Q1", "-f", "markdown", "-o", str(out))

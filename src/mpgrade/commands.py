@@ -97,12 +97,14 @@ def _write(text: str, output: str | None) -> None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
 
 
-def _writable(output: str) -> None:
-    """Refuse an output path that cannot be written before any grading work is done."""
+def _writable(output: str, example: str) -> None:
+    """Refuse an output path that cannot be written before any work is done: every command
+    that writes a file checks it here, and none creates a missing folder (a typo in the
+    path would hide the file where nobody looks). ``example`` is a file name to suggest."""
     target = Path(output)
     folder = target.parent if str(target.parent) else Path(".")
     if target.is_dir():
-        raise UsageError(f"-o {output}: is a folder; give a file name such as {target / 'report.html'}")
+        raise UsageError(f"-o {output}: is a folder; give a file name such as {target / example}")
     if not folder.is_dir():
         raise UsageError(f"-o {output}: folder {folder} does not exist")
     if not os.access(folder, os.W_OK):
@@ -156,7 +158,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     if templates is not None and not templates.is_dir():
         raise UsageError(f"--templates {args.templates}: not a folder")
     if args.output:
-        _writable(args.output)
+        _writable(args.output, "report.html")
     try:
         sub = load(args.file)
     except SubmissionError as exc:
@@ -284,6 +286,7 @@ def cmd_template(args: argparse.Namespace) -> int:
     output = Path(args.output or f"{assignment.id}.{fmt}")
     if not args.output and output.exists():  # a student's filled-in copy may have that name
         raise UsageError(f"{output}: already exists; give --output to choose the file")
+    _writable(str(output), f"{assignment.id}.{fmt}")
     write_template(assignment, output, fmt)
     print(f"wrote {output}", file=sys.stderr)
     return ExitCode.OK
@@ -306,6 +309,7 @@ def cmd_gradescope_build(args: argparse.Namespace) -> int:
         raise UsageError("--budget must be positive")
     if args.source and not Path(args.source).exists():
         raise UsageError(f"--source {args.source}: no such file or folder")
+    _writable(args.output, "autograder.zip")
     assignment = load_assignment(args.assignment)
     output = GradescopeOptions(args.visibility, args.stdout_visibility, args.prose)
     try:

@@ -101,8 +101,6 @@ def build_autograder(
         "isolation": isolation,
         "built_by": f"mpgrade {__version__}",
     }
-    out_zip = Path(out_zip)
-    out_zip.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(out_zip, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         _add(zf, "setup.sh", SETUP_SH.encode(), executable=True)
         _add(zf, "run_autograder", RUN_AUTOGRADER.encode(), executable=True)
