@@ -30,6 +30,8 @@ import pytest
 from conftest import CODE, EXAMPLE, PROSE, TEXT
 from packaging.requirements import Requirement
 
+from mpgrade.autograder import MIN_BUDGET_S, MIN_RUN_S
+
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ROOT / "tests" / "fixtures" / "batch" / "tiny"
 ASSIGNMENT = "15feb-multiprocessing"
@@ -257,6 +259,15 @@ def test_source_checkout_and_bad_source(tmp_path: Path) -> None:
     assert bad.returncode == 2 and "give a mpgrade wheel" in bad.stderr and "Traceback" not in bad.stderr
 
 
+def test_a_budget_too_small_for_one_code_question_is_refused(tmp_path: Path) -> None:
+    out = tmp_path / "autograder.zip"
+    done = subprocess.run([sys.executable, "-m", "mpgrade", "gradescope-build", "-a", ASSIGNMENT,
+                           "-o", str(out), "--budget", "2"], capture_output=True, text=True)
+    assert done.returncode == 2 and not out.exists()
+    assert done.stderr == (f"mpgrade: error: --budget 2: too small to grade a code question; give at least "
+                           f"{MIN_BUDGET_S:g} s (none is started with less than {MIN_RUN_S:g} s left)\n")
+
+
 # --------------------------------------------------------------------------- runs in the image
 
 
@@ -312,6 +323,13 @@ def test_budget_keeps_graded_questions(image: tuple[Path, dict[str, str]]) -> No
         assert t["name"] == f"{q} · not graded" and t["score"] == 0 and t["max_score"] > 0
         assert "time budget ran out" in t["output"] and "not your score" in t["output"]
     assert "Q3: not started" in log
+
+
+def test_the_least_budget_accepted_grades_a_code_question(image: tuple[Path, dict[str, str]]) -> None:
+    data, log = _grade(image, {"ass.ipynb": EXAMPLE.read_bytes()}, {"budget_s": MIN_BUDGET_S})
+    q3 = [t for t in data["tests"] if t["tags"][0] == "Q3"]
+    assert q3 and not any(t["name"].endswith("not graded") for t in q3), log
+    assert "Q3: passed" in log
 
 
 def test_kill_mid_run_leaves_valid_results(image: tuple[Path, dict[str, str]]) -> None:

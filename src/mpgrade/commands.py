@@ -302,11 +302,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_gradescope_build(args: argparse.Namespace) -> int:
+    from mpgrade.autograder import MIN_BUDGET_S, MIN_RUN_S
     from mpgrade.gsbuild import build_autograder
     from mpgrade.report.gradescope import GradescopeOptions
 
-    if args.budget <= 0:
-        raise UsageError("--budget must be positive")
+    if not args.budget >= MIN_BUDGET_S:  # NaN too
+        raise UsageError(f"--budget {args.budget:g}: too small to grade a code question; give at "
+                         f"least {MIN_BUDGET_S:g} s (none is started with less than {MIN_RUN_S:g} s left)")
     if args.source and not Path(args.source).exists():
         raise UsageError(f"--source {args.source}: no such file or folder")
     _writable(args.output, "autograder.zip")
