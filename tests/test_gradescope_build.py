@@ -310,6 +310,18 @@ def test_a_py_among_decoys_is_the_one_graded(image: tuple[Path, dict[str, str]])
     assert q3 and sum(t["score"] for t in q3) == sum(t["max_score"] for t in q3)
 
 
+def test_the_blank_template_never_beats_the_filled_in_notebook(image: tuple[Path, dict[str, str]],
+                                                                tmp_path: Path) -> None:
+    blank = tmp_path / "Untitled.ipynb"  # stamped with the assignment's id, every answer empty
+    made = subprocess.run([sys.executable, "-m", "mpgrade", "template", ASSIGNMENT, "-o", str(blank)],
+                          capture_output=True, text=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    data, log = _grade(image, {"Untitled.ipynb": blank.read_bytes(), "ass.ipynb": EXAMPLE.read_bytes()})
+    assert data["output"].startswith("Graded file: `ass.ipynb`"), log
+    assert "candidate ass.ipynb: graded" in log and "candidate Untitled.ipynb: not chosen" in log
+    assert data["score"] > 0
+
+
 def test_budget_keeps_graded_questions(image: tuple[Path, dict[str, str]]) -> None:
     # Q1 and Q2 are prose (graded at once); with 2 s no code question may start.
     data, log = _grade(image, {"ass.ipynb": EXAMPLE.read_bytes()}, {"budget_s": 2})

@@ -197,18 +197,21 @@ def find_candidates(folder: Path) -> list[Path]:
 
 
 def pick(loaded: list[tuple[Path, Submission | str]], assignment: Assignment) -> tuple[Path, Submission | str]:
-    """The file that answers the assignment best: its own stamp, then the answers found by
-    metadata or header, then the amount of answer text; a notebook over a script on ties.
+    """The file that answers the assignment best: one with any answer, then its own stamp,
+    then the answers found by metadata or header, then the amount of answer text; a
+    notebook over a script on ties. What a file says of itself (the stamp of the blank
+    ``mpgrade template`` notebook) never lifts a file with no answer over one with answers.
     An unreadable file is chosen only when no file is readable."""
     from mpgrade.segment import segment
 
-    def rank(item: tuple[Path, Submission | str]) -> tuple[int, int, int, int, int]:
+    def rank(item: tuple[Path, Submission | str]) -> tuple[int, int, int, int, int, int]:
         path, sub = item
         if isinstance(sub, str):
-            return (0, 0, 0, 0, 0)
+            return (0, 0, 0, 0, 0, 0)
         seg = segment(sub, assignment.questions)
         text = sum(len(a.code) + len(a.prose) for a in seg.answers.values())
-        return (1, int(sub.assignment_id == assignment.id), seg.named, min(text, 10**6), int(sub.format == "ipynb"))
+        return (1, int(bool(seg.answers)), int(sub.assignment_id == assignment.id), seg.named,
+                min(text, 10**6), int(sub.format == "ipynb"))
 
     return max(loaded, key=rank)
 
