@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import re
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -54,9 +56,12 @@ def test_every_format_renders(make_notebook, tmp_path: Path) -> None:
         assert proc.returncode in (0, 1), proc.stderr
         text = out.read_text()
         assert "Q3" in text, fmt
+        assert str(Path(sys.executable).parent) not in text, fmt  # the grader's paths are its own
     assert "\x1b[" not in (tmp_path / "report.text").read_text()
     gs = json.loads((tmp_path / "report.gradescope").read_text())
     assert {"score", "tests", "output"} <= set(gs)
+    python = f"{platform.python_implementation()} {platform.python_version()}"
+    assert f"({python}, start method" in gs["output"] and "Python CPython" not in gs["output"]
 
 
 def test_question_filter_grades_one(make_notebook) -> None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import multiprocessing
 import platform
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -374,7 +373,8 @@ def _report(
 ) -> Report:
     summaries = [r.run for r in results if r.run is not None]
     env = Environment(
-        python=f"{platform.python_implementation()} {platform.python_version()} ({sys.executable})",
+        # What the student may see: implementation and version, never the grader's own paths.
+        python=f"{platform.python_implementation()} {platform.python_version()}",
         platform=f"{platform.system()} {platform.machine()}",
         start_method=method,
         isolation=_joined({r.backend for r in summaries}),

@@ -129,7 +129,7 @@ def summary_markdown(report: Report) -> str:
     return (
         f"**{report.assignment_title}**: {story.points(report.score)} / "
         f"{story.points(report.max_score)} points, graded by mpgrade {report.tool_version} "
-        f"(Python {report.environment.python}, start method {report.environment.start_method}).\n\n"
+        f"({report.environment.python}, start method {report.environment.start_method}).\n\n"
         + summary_table(rows, ())
     )
 

@@ -99,8 +99,7 @@ def header(report: Report, verbose: bool = False) -> RenderableType:
         " · ",
         text(report.assignment_id, "bold"),
     )
-    python = env.python.split(" (", 1)[0]
-    setting = (f"{python} · start method {env.start_method} · sandbox {env.isolation} · "
+    setting = (f"{env.python} · start method {env.start_method} · sandbox {env.isolation} · "
                f"{env.limits.wall_s:g} s per question")
     title = [text(report.assignment_title, "dim")] if verbose else []
     return Group(first, *title, Text(setting, style="dim"), Text())
