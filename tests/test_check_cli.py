@@ -256,6 +256,15 @@ def test_unreadable_input_still_has_a_machine_result(cli, tmp_path: Path) -> Non
     assert cli("check", str(path), "--format", "text").stdout == ""  # people read stderr
 
 
+def test_a_missing_file_is_reported_as_not_found_not_as_one_to_resave(tmp_path: Path) -> None:
+    missing = tmp_path / "nosuch.ipynb"
+    for fmt, reason in (("lti", lambda r: r["comment"]), ("json", lambda r: r["error"])):
+        proc = run_cli("check", "--format", fmt, str(missing))
+        assert proc.returncode == 2 and _one_line(proc) == "mpgrade: error: nosuch.ipynb: no such file"
+        said = reason(json.loads(proc.stdout))
+        assert said == "nosuch.ipynb was not found, so nothing was graded. Check the file's name and folder."
+
+
 def test_bad_arguments_exit_2(cli, make_notebook) -> None:
     for args in (["check", "/no/such/file.ipynb"], ["check", str(make_notebook()), "-a", "nope"],
                  ["check", str(make_notebook()), "-q", "Q9"], ["frobnicate"],

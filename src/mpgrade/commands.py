@@ -163,7 +163,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         sub = load(args.file)
     except SubmissionError as exc:
         if args.format in MACHINE_FORMATS:
-            _write_ungradable(args, str(exc))
+            _write_ungradable(args, exc.for_student())
         raise
     choice = choose_assignment(args.assignment, sub)
     if choice.warning:
@@ -178,13 +178,12 @@ def cmd_check(args: argparse.Namespace) -> int:
     return ExitCode.OK if report.score >= report.max_score - 1e-9 else ExitCode.POINTS_LOST
 
 
-def _write_ungradable(args: argparse.Namespace, problem: str) -> None:
+def _write_ungradable(args: argparse.Namespace, reason: str) -> None:
     """The error result of an unreadable file, against ``--assignment`` or else the set a
     batch without it grades against (an unreadable file names no assignment of its own):
     the maximum an LMS records is the set's, never 0."""
     from mpgrade.model import Ungradable
     from mpgrade.report import render_error
-    from mpgrade.submission import unreadable
 
     try:
         assignment = choose_assignment(args.assignment, None).assignment
@@ -196,7 +195,7 @@ def _write_ungradable(args: argparse.Namespace, problem: str) -> None:
         assignment.id if assignment else "",
         assignment.title if assignment else "",
         round(sum(q.points for q in assignment.questions), 4) if assignment else 0.0,
-        unreadable(problem),
+        reason,
         submission_path=args.file,
         tool_version=__version__,
     )

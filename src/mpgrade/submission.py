@@ -27,11 +27,26 @@ from mpgrade.model import Cell, CellKind, Submission
 from mpgrade.textcode import code_regions
 from mpgrade.untrusted import clean_strings, clean_text, loads_json
 
-__all__ = ["SubmissionError", "load", "question_id_from_label", "unreadable"]
+__all__ = ["NoSuchFile", "SubmissionError", "load", "question_id_from_label", "unreadable"]
 
 
 class SubmissionError(MpgradeError):
     """The file cannot be read as a submission; the message is one line naming the file."""
+
+    def for_student(self) -> str:
+        """The reason an error result gives the student: what to do depends on what is wrong."""
+        return unreadable(str(self))
+
+
+class NoSuchFile(SubmissionError):
+    """The path names no file: there is nothing to re-save, only a name or folder to check."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"{name}: no such file")
+        self.name = name
+
+    def for_student(self) -> str:
+        return f"{self.name} was not found, so nothing was graded. Check the file's name and folder."
 
 
 def unreadable(problem: str) -> str:
@@ -72,7 +87,7 @@ def load(path: str | Path) -> Submission:
     p = Path(path)
     name = p.name or str(path)
     if not p.exists():
-        raise SubmissionError(f"{name}: no such file")
+        raise NoSuchFile(name)
     if p.is_dir():
         raise SubmissionError(f"{name}: is a directory, not a notebook or script")
     try:
