@@ -285,9 +285,29 @@ def test_the_example(image: tuple[Path, dict[str, str]]) -> None:
 
 
 def test_empty_submission(image: tuple[Path, dict[str, str]]) -> None:
-    data, log = _grade(image, {"notes.txt": "nothing here"})
+    data, log = _grade(image, {"screenshot.png": b"\x89PNG\r\n\x1a\n"})
     assert data["score"] == 0 and data["tests"] == []
-    assert "No .ipynb or .py file was found" in data["output"]
+    assert data["output"].startswith("No notebook or script (.ipynb, .py, ")
+    assert "Upload your notebook (.ipynb) or script (.py) and resubmit." in data["output"]
+
+
+def test_the_files_check_reads_are_the_files_the_autograder_reads(image: tuple[Path, dict[str, str]],
+                                                                   tmp_path: Path) -> None:
+    answers = _script({"Q3": CODE["Q3"]})
+    for name, text, code in (("answers.txt", answers, 0), ("notes.txt", "nothing here", 2)):
+        (tmp_path / name).write_text(text)
+        checked = subprocess.run([sys.executable, "-m", "mpgrade", "check", str(tmp_path / name),
+                                  "-a", ASSIGNMENT, "-q", "Q3"], capture_output=True, text=True, timeout=120)
+        assert checked.returncode == code, checked.stderr
+    data, log = _grade(image, {"answers.txt": answers})  # as `check answers.txt` grades it
+    assert data["output"].startswith("Graded file: `answers.txt`"), log
+    q3 = [t for t in data["tests"] if t["tags"][0] == "Q3"]
+    assert q3 and sum(t["score"] for t in q3) == sum(t["max_score"] for t in q3)
+    data, log = _grade(image, {"notes.txt": "nothing here"})  # as `check notes.txt` refuses it
+    assert data["score"] == 0 and data["tests"] == []
+    assert data["output"] == ("Your file could not be graded: notes.txt: a .txt file with no Python code, "
+                              "not a notebook or script. Upload your notebook (.ipynb) or script (.py) "
+                              "and resubmit.")
 
 
 def test_corrupted_notebook_is_the_students_to_fix(image: tuple[Path, dict[str, str]]) -> None:

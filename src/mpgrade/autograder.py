@@ -32,6 +32,7 @@ from mpgrade.report.gradescope import (
     results,
     summary_table,
 )
+from mpgrade.submission import SUFFIXES, SubmissionError
 
 CONFIG_NAME = "mpgrade-autograder.json"
 MIN_RUN_S = 3.0  # a code question is not started with less budget left than this
@@ -39,7 +40,6 @@ MIN_RUN_S = 3.0  # a code question is not started with less budget left than thi
 # comes before it (the config, choosing the file, prose questions: ~0.3 s measured).
 MIN_BUDGET_S = MIN_RUN_S + 1.0
 HARD_STOP_GRACE_S = 30.0  # past the budget, the process leaves whatever it is doing
-SUFFIXES = (".ipynb", ".py")
 MAX_CANDIDATES = 20  # files looked at; a submission of thousands of files costs no more
 
 NOT_GRADED = ("Not graded: the autograder's time budget ran out before this question was "
@@ -114,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def grade(root: Path, config: Config, out: Path, log: Log) -> None:
     from mpgrade.assignment import load_assignment
     from mpgrade.grader import grade_submission
-    from mpgrade.submission import SubmissionError, load, unreadable
+    from mpgrade.submission import load
 
     deadline = log.started + config.budget_s
     assignment = load_assignment(config.exercise)
@@ -123,25 +123,26 @@ def grade(root: Path, config: Config, out: Path, log: Log) -> None:
         f"prose proposals {config.output.prose}")
     candidates = find_candidates(root / "submission")
     if not candidates:
-        log("no .ipynb or .py file in the submission")
-        _write(out, _failure(config.output, "No .ipynb or .py file was found in your submission. "
-                             "Upload your notebook (.ipynb) or script (.py) and resubmit."))
+        looked_for = ", ".join(SUFFIXES[:-1]) + f" or {SUFFIXES[-1]}"
+        log(f"no {looked_for} file in the submission")
+        _write(out, _failure(config.output, f"No notebook or script ({looked_for} file) was found in "
+                             "your submission. Upload your notebook (.ipynb) or script (.py) and resubmit."))
         return
-    loaded: list[tuple[Path, Submission | str]] = []
+    loaded: list[tuple[Path, Submission | SubmissionError]] = []
     for path in candidates:
         try:
             loaded.append((path, load(path)))
         except SubmissionError as exc:
-            loaded.append((path, str(exc)))
+            loaded.append((path, exc))
     path, sub = pick(loaded, assignment)
     shown = path.relative_to(root / "submission")
     for other, what in loaded:
-        verdict = "graded" if other == path else (what if isinstance(what, str) else "not chosen")
+        verdict = "graded" if other == path else (str(what) if isinstance(what, SubmissionError) else "not chosen")
         log(f"candidate {other.relative_to(root / 'submission')}: {verdict}")
-    if isinstance(sub, str):
-        reason = unreadable(sub)
+    if isinstance(sub, SubmissionError):
         log(f"unreadable: {sub}")
-        u = Ungradable(assignment.id, assignment.title, _points(assignment.questions), reason, str(shown))
+        u = Ungradable(assignment.id, assignment.title, _points(assignment.questions), sub.for_student(),
+                       str(shown))
         _write(out, render_gradescope_error(u, config.output))
         return
 
@@ -184,7 +185,8 @@ def grade(root: Path, config: Config, out: Path, log: Log) -> None:
 
 
 def find_candidates(folder: Path) -> list[Path]:
-    """The .ipynb and .py files of the upload, without checkpoints or hidden files."""
+    """The files of the upload named like a submission (``SUFFIXES``, the names ``check``
+    reads), without checkpoints or hidden files."""
     found: list[Path] = []
     for dirpath, dirnames, filenames in os.walk(folder):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith((".", "__")))
@@ -196,7 +198,9 @@ def find_candidates(folder: Path) -> list[Path]:
     return found[:MAX_CANDIDATES]
 
 
-def pick(loaded: list[tuple[Path, Submission | str]], assignment: Assignment) -> tuple[Path, Submission | str]:
+def pick(
+    loaded: list[tuple[Path, Submission | SubmissionError]], assignment: Assignment
+) -> tuple[Path, Submission | SubmissionError]:
     """The file that answers the assignment best: one with any answer, then its own stamp,
     then the answers found by metadata or header, then the amount of answer text; a
     notebook over a script on ties. What a file says of itself (the stamp of the blank
@@ -204,9 +208,9 @@ def pick(loaded: list[tuple[Path, Submission | str]], assignment: Assignment) ->
     An unreadable file is chosen only when no file is readable."""
     from mpgrade.segment import segment
 
-    def rank(item: tuple[Path, Submission | str]) -> tuple[int, int, int, int, int, int]:
+    def rank(item: tuple[Path, Submission | SubmissionError]) -> tuple[int, int, int, int, int, int]:
         path, sub = item
-        if isinstance(sub, str):
+        if isinstance(sub, SubmissionError):
             return (0, 0, 0, 0, 0, 0)
         seg = segment(sub, assignment.questions)
         text = sum(len(a.code) + len(a.prose) for a in seg.answers.values())

@@ -27,7 +27,8 @@ from mpgrade.model import Cell, CellKind, Submission
 from mpgrade.textcode import code_regions
 from mpgrade.untrusted import clean_strings, clean_text, loads_json
 
-__all__ = ["NoSuchFile", "SubmissionError", "load", "question_id_from_label", "unreadable"]
+__all__ = ["SUFFIXES", "NoSuchFile", "NotASubmission", "SubmissionError", "load", "question_id_from_label",
+           "unreadable"]
 
 
 class SubmissionError(MpgradeError):
@@ -47,6 +48,14 @@ class NoSuchFile(SubmissionError):
 
     def for_student(self) -> str:
         return f"{self.name} was not found, so nothing was graded. Check the file's name and folder."
+
+
+class NotASubmission(SubmissionError):
+    """A file of another kind (notes, a report): re-saving it would not help, the notebook
+    or script is what to hand in."""
+
+    def for_student(self) -> str:
+        return f"Your file could not be graded: {self}. Upload your notebook (.ipynb) or script (.py) and resubmit."
 
 
 def unreadable(problem: str) -> str:
@@ -111,17 +120,23 @@ def loads(raw: bytes, path: str) -> Submission:
     if suffix == ".ipynb" or (text.lstrip().startswith("{") and _looks_like_notebook(text)):
         cells, assignment = _read_notebook(text, name)
         return Submission(path, "ipynb", sha, cells, assignment)
-    if suffix in (".md", ".markdown"):
+    if suffix in _MARKDOWN_SUFFIXES:
         return Submission(path, "py", sha, _read_markdown(text))
     if suffix not in _SCRIPT_SUFFIXES and not _holds_python(text):
         what = f"a {suffix} file" if suffix else "a file"
-        raise SubmissionError(f"{name}: {what} with no Python code, not a notebook or script")
+        raise NotASubmission(f"{name}: {what} with no Python code, not a notebook or script")
     return Submission(path, "py", sha, _read_script(text), _script_assignment(text))
 
 
 # Scripts by name; any other file (answers.txt, no suffix) is read as one only when it
 # holds Python code, so that notes or a report handed in by mistake are refused.
 _SCRIPT_SUFFIXES = (".py", ".pyw", ".ipy")
+_MARKDOWN_SUFFIXES = (".md", ".markdown")
+# The names a submission is looked for by where one upload holds other files too (the
+# Gradescope autograder): those ``load`` reads by name, and text files, which it reads as
+# a script when they hold Python. Any other name is read that way only when given by
+# name (``check answers``): among an upload's PDFs, images and data it is not looked for.
+SUFFIXES = (".ipynb", *_SCRIPT_SUFFIXES, *_MARKDOWN_SUFFIXES, ".txt")
 
 
 def _holds_python(text: str) -> bool:
