@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"mpgrade {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    check = sub.add_parser("check", help="grade one submission (.ipynb or .py)")
+    check = sub.add_parser("check", help="grade one submission (a notebook, or a Python script or text file)")
     check.add_argument("file")
     _limits_args(check)
     check.add_argument("--question", "-q", action="append", default=[],
