@@ -69,7 +69,7 @@ def test_lti_score_fields() -> None:
     assert score["timestamp"] == "2026-12-02T05:30:01.250+00:00"
     assert score["activityProgress"] == "Completed"
     assert score["gradingProgress"] == "PendingManual"  # Q2's prose is an unreviewed proposal
-    assert "Q6: 0.5/2 timeout." in score["comment"] and "\n" not in score["comment"]
+    assert "Q6: 0.5/2 timeout (stopped: deadlock)." in score["comment"] and "\n" not in score["comment"]
     reviewed = replace(report, questions=tuple(
         replace(q, status="partial") if q.status == "needs_review" else q for q in report.questions
     ))

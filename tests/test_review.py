@@ -128,6 +128,47 @@ def test_override_command_stores_history_and_rewrites_outputs(graded: tuple[Path
     assert _question(out, "carol", "Q3")["review"]["score"] == 1.5
 
 
+def _lms_feedback(out: Path) -> dict[str, dict[str, str]]:
+    """student -> {file: the feedback that file sends to the LMS}."""
+    found: dict[str, dict[str, str]] = {}
+    for name, key, column in (("moodle-gradebook.csv", "Email address", "Feedback"),
+                              ("moodle-worksheet.csv", "Email address", "Feedback comments")):
+        with open(out / name, newline="", encoding="utf-8-sig") as f:
+            for row in csv.DictReader(f):
+                found.setdefault(row[key].split("@")[0], {})[name] = row[column]
+    for student in ANSWERS:
+        found[student]["lti"] = json.loads((out / "lti" / f"{student}.json").read_text())["comment"]
+    return found
+
+
+def test_a_review_comment_reaches_the_student_in_every_lms_file(graded: tuple[Path, Path], tmp_path: Path) -> None:
+    import shutil
+
+    folder, shared = graded
+    out = tmp_path / "out"
+    shutil.copytree(shared, out)
+    roster = tmp_path / "moodle-roster.csv"  # with Moodle's participant numbers, for the worksheet
+    roster.write_text("id,name,email,identifier\n" + "".join(
+        f"{n},{n.title()} Doe,{n}@example.edu,Participant {100 + i}\n" for i, n in enumerate(ANSWERS)))
+    done = subprocess.run([MPGRADE, "grade", str(folder), "-o", str(out), "-a", "15feb-multiprocessing",
+                           "--roster", str(roster), *QUESTIONS], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    said = "Say why processes avoid the GIL."
+    assert _mpgrade("override", str(out), "bob", "Q1", "1.25", "--comment", said).returncode == 0
+    rambling = "More CPUs are hardware,\nnot the module. " * 100  # 3,700 characters over many lines
+    assert _mpgrade("override", str(out), "carol", "Q2", "0.5", "--comment", rambling).returncode == 0
+    feedback = _lms_feedback(out)
+    for bob in feedback["bob"].values():
+        q1 = bob.index("Q1: 1.25/1.5 partial")
+        assert bob.index(f"reviewed by staff. Staff comment on Q1: {said}", q1) < bob.index("Q2:")
+    for carol in feedback["carol"].values():
+        assert "Q2: 0.5/1.5 partial" in carol and "Staff comment on Q2: More CPUs are hardware, not the" in carol
+        assert len(carol) < 1000 and "\n" not in carol and "…" in carol
+        assert carol.endswith("Proposed, not yet reviewed by staff: Q1.")  # the rest of the line is still there
+    assert set(feedback["bob"]) == set(feedback["carol"]) == {"moodle-gradebook.csv", "moodle-worksheet.csv", "lti"}
+    assert len({*feedback["bob"].values()}) == 1 and len({*feedback["carol"].values()}) == 1  # one text
+
+
 @pytest.mark.parametrize("args, message", [
     (("bob", "Q1", "2"), "outside 0..1.5"),
     (("bob", "Q1", "lots"), "must be a number or 'accept'"),

@@ -23,6 +23,7 @@ from pathlib import Path
 from mpgrade.batch.record import Row
 from mpgrade.batch.store import write_atomic
 from mpgrade.model import Question, value_class
+from mpgrade.report.lms import Mark, bounded, feedback
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
@@ -215,22 +216,14 @@ def moodle_date(when: datetime) -> str:
 
 
 def feedback_line(row: Row) -> str:
-    """One line for the student in the LMS: the total, then each question that lost points."""
+    """What the student reads in the LMS: ``report.lms.feedback``, the LTI comment's words."""
     rec = row.record
     if rec.status == "missing":
         return "No submission was found."
     if rec.status == "pending":
         return ""
     if rec.status == "error":
-        return f"Your submission could not be graded: {rec.error}"
-    parts = [f"Score {num(rec.score)}/{num(rec.max_score)}."]
-    for q in rec.questions:
-        if q.status == "passed":
-            continue
-        why = f" ({q.reasons[0].label})" if q.reasons else ""
-        seen = ", reviewed by staff" if q.reviewed else ""
-        parts.append(f"{q.id}: {num(q.score)}/{num(q.max_score)} {q.status.replace('_', ' ')}{why}{seen}.")
-    waiting = proposals_of(row)
-    if waiting:
-        parts.append(f"Proposed, not yet reviewed by staff: {', '.join(waiting)}.")
-    return " ".join(parts)
+        return bounded(f"Your submission could not be graded: {rec.error}")
+    marks = [Mark(q.id, q.score, q.max_score, q.status, q.reasons[0].label if q.reasons else "", q.reviewed,
+                  q.comment) for q in rec.questions]
+    return feedback(rec.score, rec.max_score, marks)

@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from mpgrade import verdicts
 from mpgrade.batch.discover import Identity
 from mpgrade.batch.roster import Student
 from mpgrade.model import QuestionResult, Report, value_class
@@ -40,6 +39,7 @@ class QuestionRow:
     reviewed: bool = False  # the score is a person's decision, not a proposal
     auto_score: float | None = None  # the automatic score, when a review replaced it
     stale: bool = False  # reviewed, but the automatic score changed since
+    comment: str = ""  # the reviewer's words to the student
 
 
 @value_class
@@ -90,18 +90,8 @@ def record_from_report(report: Report, student: str, key: str, source: str) -> R
 
 
 def _question(q: QuestionResult) -> QuestionRow:
-    return QuestionRow(q.id, q.title, q.kind, q.status, q.score, q.max_score, reasons_of(q))
-
-
-def reasons_of(q: QuestionResult) -> tuple[Reason, ...]:
-    """A limit first (it explains everything after it), then the report room's reasons."""
-    out: list[Reason] = []
-    if q.run is not None and q.run.reason:
-        # The detail names pids and timings; the class view needs the kind of stop only.
-        out.append(Reason(f"limit:{q.run.reason}", f"stopped: {verdicts.limit(q.run.reason).label}"))
-    # Prose always awaits a person's confirmation: that alone is not a lost point.
-    out.extend(Reason(key, label) for key, label in failure_reasons(q) if key != "status:needs_review")
-    return tuple(dict.fromkeys(out))
+    reasons = tuple(Reason(key, label) for key, label in failure_reasons(q))
+    return QuestionRow(q.id, q.title, q.kind, q.status, q.score, q.max_score, reasons)
 
 
 @value_class

@@ -34,7 +34,7 @@ def _question(q: QuestionRow, review: Review | None) -> QuestionRow:
         return q
     r = settle(review, q.score)
     return replace(q, score=r.score, status=status_for(q.status, r.score, q.max_score), reviewed=True,
-                   auto_score=q.score, stale=r.stale)
+                   auto_score=q.score, stale=r.stale, comment=r.comment)
 
 
 def merge(rows: Sequence[Row], reviews: dict[str, dict[str, Review]]) -> list[Row]:

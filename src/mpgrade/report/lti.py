@@ -2,7 +2,8 @@
 ``/scores`` endpoint.
 
 The fields are the score service's: ``scoreGiven`` out of ``scoreMaximum``,
-``activityProgress``, ``gradingProgress``, ``timestamp`` and a plain-text ``comment``.
+``activityProgress``, ``gradingProgress``, ``timestamp`` and a plain-text ``comment``, the
+words of the Moodle feedback columns (``report.lms``).
 ``gradingProgress`` is ``PendingManual`` while a prose score is an unreviewed proposal
 (the platform then asks a grader to look), ``FullyGraded`` otherwise, and ``Failed`` when
 the submission could not be graded (the platform then ignores ``scoreGiven``).
@@ -17,9 +18,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from mpgrade.model import Report, Ungradable
-from mpgrade.report import story
-
-COMMENT_LIMIT = 1000  # platforms show the comment in a small box; the full report is elsewhere
+from mpgrade.report.lms import bounded, report_feedback
 
 
 def pending_review(report: Report) -> bool:
@@ -28,18 +27,10 @@ def pending_review(report: Report) -> bool:
 
 
 def lti_score(report: Report, now: datetime | None = None) -> dict[str, Any]:
-    parts = [f"{story.points(report.score)}/{story.points(report.max_score)} points."]
-    for q in report.questions:
-        if q.status != "passed":
-            parts.append(
-                f"{q.id}: {story.points(q.score)}/{story.points(q.max_score)} {q.status.replace('_', ' ')}."
-            )
-    if pending_review(report):
-        parts.append("Written answers are scored by proposal and will be reviewed.")
     out: dict[str, Any] = {
         "scoreGiven": report.score,
         "scoreMaximum": report.max_score,
-        "comment": _bounded(" ".join(parts)),
+        "comment": report_feedback(report),
         "timestamp": _timestamp(now),
         "activityProgress": "Completed",
         "gradingProgress": "PendingManual" if pending_review(report) else "FullyGraded",
@@ -53,7 +44,7 @@ def lti_error(u: Ungradable, now: datetime | None = None) -> dict[str, Any]:
     """No score: ``Failed`` grading (or a learner who never started), with the reason."""
     out: dict[str, Any] = {
         "scoreMaximum": u.max_score,
-        "comment": _bounded(u.reason),
+        "comment": bounded(u.reason),
         "timestamp": _timestamp(now),
         "activityProgress": "Initialized" if u.missing else "Submitted",
         "gradingProgress": "NotReady" if u.missing else "Failed",
@@ -66,8 +57,3 @@ def lti_error(u: Ungradable, now: datetime | None = None) -> dict[str, Any]:
 def _timestamp(now: datetime | None) -> str:
     """ISO 8601 with sub-second precision and an offset, as the score service asks."""
     return (now or datetime.now(timezone.utc)).isoformat(timespec="milliseconds")
-
-
-def _bounded(text: str) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= COMMENT_LIMIT else flat[: COMMENT_LIMIT - 1] + "…"

@@ -123,12 +123,19 @@ def histogram(
 
 
 def failure_reasons(q: QuestionResult) -> list[tuple[str, str]]:
-    """Why a question lost points, as (key, label) pairs: diagnoses first, then checks, then status."""
+    """Why a question lost points, as (key, label) pairs: a limit first (it explains
+    everything after it), then diagnoses, else failed checks, else the status. The class
+    view counts them and the LMS feedback names the first, so both give the same cause."""
+    out: list[tuple[str, str]] = []
+    if q.run is not None and q.run.reason:
+        # The detail names pids and timings; the class view needs the kind of stop only.
+        out.append((f"limit:{q.run.reason}", f"stopped: {verdicts.limit(q.run.reason).label}"))
     if q.status == "passed":
-        return []
+        return out
     reasons = [(d.code, d.title) for d in q.diagnoses if d.severity == "error"]
     if not reasons:
         reasons = [(f"check:{c.id}", f"check {c.id} failed") for c in q.checks if c.outcome == "failed"]
-    if not reasons and q.status != "partial":
+    # Prose always awaits a person's confirmation: that alone is not a lost point.
+    if not reasons and q.status not in ("partial", "needs_review"):
         reasons = [(f"status:{q.status}", f"answer {verdicts.status(q.status).word.lower()}")]
-    return reasons
+    return list(dict.fromkeys(out + reasons))
