@@ -169,6 +169,32 @@ def test_a_review_comment_reaches_the_student_in_every_lms_file(graded: tuple[Pa
     assert len({*feedback["bob"].values()}) == 1 and len({*feedback["carol"].values()}) == 1  # one text
 
 
+def _question_table(out: Path) -> dict[str, dict[str, str]]:
+    """summary.md's question table: question id -> {column: cell}."""
+    lines = [line for line in (out / "summary.md").read_text().splitlines() if line.startswith("| ")]
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    rows = ([c.strip() for c in line.strip("|").split("|")] for line in lines[1:])
+    return {row[0].split()[0]: dict(zip(header, row, strict=True)) for row in rows}
+
+
+def test_a_full_points_proposal_is_not_counted_as_passed(graded: tuple[Path, Path], tmp_path: Path) -> None:
+    import shutil
+
+    _, shared = graded
+    assert _grades(shared)["alice"]["Q1"] == "1.5"  # alice's proposal is full points, still unreviewed
+    q1 = json.loads((shared / "summary.json").read_text())["questions"][0]
+    assert (q1["pass_rate"], q1["status_counts"]) == (0.0, {"needs_review": 3})
+    table = _question_table(shared)["Q1"]
+    assert (table["pass rate"], table["passed"], table["needs review"]) == ("0%", "0", "3")
+    for name in ("summary.md", "summary.html"):
+        assert "counts under needs review, not as passed" in (shared / name).read_text()
+    out = tmp_path / "out"
+    shutil.copytree(shared, out)
+    assert _mpgrade("override", str(out), "alice", "Q1", "accept").returncode == 0
+    table = _question_table(out)["Q1"]
+    assert (table["pass rate"], table["passed"], table["needs review"]) == ("33%", "1", "2")
+
+
 @pytest.mark.parametrize("args, message", [
     (("bob", "Q1", "2"), "outside 0..1.5"),
     (("bob", "Q1", "lots"), "must be a number or 'accept'"),

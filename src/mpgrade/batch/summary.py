@@ -99,8 +99,8 @@ def _question(question: Question, graded: Sequence[Row]) -> QuestionSummary:
         kind=question.kind,
         max_score=question.points,
         graded=n,
-        # full marks, so that a prose answer whose proposal is full counts as passed
-        pass_rate=round(sum(q.score >= q.max_score - 1e-9 for _, q in results) / n, 4) if n else 0.0,
+        # the "passed" count over graded: a proposal at full points still needs review, not passed
+        pass_rate=round(statuses["passed"] / n, 4) if n else 0.0,
         mean_score=round(statistics.fmean(q.score for _, q in results), 4) if n else 0.0,
         status_counts={s: statuses[s] for s in STATUSES if statuses[s]},
         top_failures=tuple(

@@ -14,6 +14,9 @@ from mpgrade import verdicts
 from mpgrade.model import QuestionResult, value_class
 
 STATUSES = tuple(verdicts.STATUSES)
+# Said under the question table of both summaries whenever a score is still a proposal.
+PASS_RATE_MEANS = ("Pass rate: the share of graded answers that passed. An automatic proposal still "
+                   "waiting for staff review counts under needs review, not as passed, whatever its points.")
 
 
 @value_class
@@ -48,7 +51,7 @@ class QuestionSummary:
     kind: str  # "code" | "prose"
     max_score: float
     graded: int  # students with a result for this question
-    pass_rate: float  # fraction (0..1) of graded students with full marks (prose: the proposal)
+    pass_rate: float  # status_counts["passed"] / graded: a full-points proposal is needs_review, not passed
     mean_score: float  # mean points among graded students
     status_counts: dict[str, int] = field(default_factory=dict, hash=False)  # status -> students
     top_failures: tuple[FailureReason, ...] = ()  # most frequent first

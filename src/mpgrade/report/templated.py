@@ -19,7 +19,7 @@ from markupsafe import Markup, escape
 from mpgrade import verdicts
 from mpgrade.model import CheckResult, Diagnosis, QuestionResult, Report, RunSummary, value_class
 from mpgrade.report import charts, story, timeline
-from mpgrade.report.summary import STATUSES, BatchFacts, ClassSummary
+from mpgrade.report.summary import PASS_RATE_MEANS, STATUSES, BatchFacts, ClassSummary
 from mpgrade.resources import data_dir
 from mpgrade.safe_text import plain
 
@@ -91,6 +91,7 @@ def environment(templates: Path | None = None) -> jinja2.Environment:
         found_line=story.found_line,
         rejected_line=story.rejected_line,
     )
+    env.globals["pass_rate_means"] = PASS_RATE_MEANS
     env.globals["colours"] = {"life": timeline.LIFE, "ink": timeline.INK, "task": timeline.TASK,
                               "arrow": timeline.ARROW, "blocked": timeline.BLOCKED}
     return env
