@@ -236,6 +236,18 @@ def test_cli_template_then_check_without_assignment(tmp_path: Path) -> None:
                for q in result["questions"])
 
 
+def test_cli_template_of_one_question_says_one_question(tmp_path: Path) -> None:
+    tiny = (Path(__file__).parent / "fixtures" / "batch" / "tiny" / "exercise.toml").read_text()
+    exercise = tmp_path / "exercise.toml"
+    exercise.write_text(tiny[: tiny.index("[[questions]]", tiny.index("[[questions]]") + 1)])  # Q1 only
+    out = tmp_path / "blank.ipynb"
+    made = subprocess.run([*MPGRADE, "template", str(exercise), "-o", str(out)],
+                          capture_output=True, text=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    intro = nbformat.read(out, as_version=4).cells[0].source
+    assert "\n\n1 question, 1 point. Answer each question" in intro
+
+
 def test_cli_template_without_output_writes_id_ipynb_here_and_never_over_a_file(tmp_path: Path) -> None:
     def template() -> subprocess.CompletedProcess[str]:
         return subprocess.run([*MPGRADE, "template", "locks-queues"], cwd=tmp_path,

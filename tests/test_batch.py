@@ -276,7 +276,7 @@ def test_progress_display_and_quiet_mode(capsys: pytest.CaptureFixture[str]) -> 
     live.advance(Record("b", "k", "b.py", "error", 0, 3, error="boom"))
     live.stop(["mpgrade grade: done"])
     screen = buf.getvalue()
-    assert "2/2" in screen and "1 passed" in screen and "1 errors" in screen and "1 unchanged" in screen
+    assert "2/2" in screen and "1 passed" in screen and "1 error" in screen and "1 errors" not in screen and "1 unchanged" in screen
     quiet = Reporter(live=False, final_line=True, console=Console(file=io.StringIO()))
     quiet.start(total=1, skipped=0)
     quiet.advance(Record("a", "k", "a.py", "passed", 3, 3))
@@ -443,6 +443,12 @@ def test_a_class_of_one_is_one_student(tmp_path: Path, tiny: Assignment) -> None
     folder = _class_folder(tmp_path / "class", {"alice.py": "good.py"})
     result = _run((folder,), tmp_path / "out", tiny)
     assert result.summary_line.startswith("mpgrade grade: done: 1 student: 1 graded, 0 errors")
+    # No roster: the one student has neither a Moodle number nor an email, and every count says so in the singular.
+    assert "moodle-gradebook.csv: 1 student without an email address or username left out" in result.warnings
+    assert any(w.startswith("moodle-worksheet.csv: 1 of 1 student has no Moodle participant number")
+               for w in result.warnings)
+    page = (tmp_path / "out" / "summary.html").read_text()
+    assert "1 of 1 submission graded" in page and "<title>1 student scored" in page
 
 
 def test_a_closed_reader_of_the_closing_lines_is_a_broken_pipe_not_exit_1() -> None:

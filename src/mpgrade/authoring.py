@@ -29,6 +29,7 @@ from mpgrade.model import (
     Report,
     value_class,
 )
+from mpgrade.wording import noun, plural
 
 TemplateFormat = Literal["ipynb", "py"]
 Expectation = Literal["full marks", "loses points", "review"]
@@ -47,7 +48,7 @@ def answer_kinds(q: Question) -> tuple[CellKind, ...]:
 
 
 def _points(value: float) -> str:
-    return f"{value:g} point" + ("" if value == 1 else "s")
+    return f"{value:g} {noun(value, 'point')}"
 
 
 def _prompt(q: Question) -> str:
@@ -72,7 +73,7 @@ def template_notebook(assignment: Assignment) -> NotebookNode:
     total = sum(q.points for q in assignment.questions)
     intro = (
         f"# {assignment.title}\n\n"
-        f"{len(assignment.questions)} questions, {_points(total)}. Answer each question in the "
+        f"{plural(len(assignment.questions), 'question')}, {_points(total)}. Answer each question in the "
         "cell(s) right below it: a text cell for explanations, a code cell for programs. Keep "
         "the cells in place, they tell the grader which question you are answering. Every code "
         "answer is run on its own, as a script, so import what it needs and guard process "
@@ -303,7 +304,7 @@ def render_validation(outcome: ValidationOutcome) -> str:
     failed = sum(not r.ok for r in outcome.rows) + len(outcome.problems)
     slowest = ", ".join(f"{label} {s:g}s" for label, s in sorted(outcome.timings, key=lambda t: -t[1])[:3])
     out.append("")
-    verdict = "OK" if outcome.ok else f"FAILED ({failed} problem{'s' if failed != 1 else ''})"
-    out.append(f"{verdict}: {len(outcome.rows)} rows in {outcome.duration_s:g}s"
+    verdict = "OK" if outcome.ok else f"FAILED ({plural(failed, 'problem')})"
+    out.append(f"{verdict}: {plural(len(outcome.rows), 'row')} in {outcome.duration_s:g}s"
                + (f"; slowest: {slowest}" if slowest else ""))
     return "\n".join(out)

@@ -33,6 +33,7 @@ from mpgrade.report.gradescope import (
     summary_table,
 )
 from mpgrade.submission import SUFFIXES, SubmissionError
+from mpgrade.wording import plural
 
 CONFIG_NAME = "mpgrade-autograder.json"
 MIN_RUN_S = 3.0  # a code question is not started with less budget left than this
@@ -118,7 +119,7 @@ def grade(root: Path, config: Config, out: Path, log: Log) -> None:
 
     deadline = log.started + config.budget_s
     assignment = load_assignment(config.exercise)
-    log(f"assignment {assignment.id} ({len(assignment.questions)} questions), "
+    log(f"assignment {assignment.id} ({plural(len(assignment.questions), 'question')}), "
         f"budget {config.budget_s:g} s, visibility {config.output.visibility}, "
         f"prose proposals {config.output.prose}")
     candidates = find_candidates(root / "submission")

@@ -18,6 +18,7 @@ from mpgrade.assignment import AssignmentError, choose_assignment, iter_assignme
 from mpgrade.errors import ExitCode, UsageError
 from mpgrade.model import Assignment, GradeOptions, Limits, Submission
 from mpgrade.untrusted import clean_text
+from mpgrade.wording import plural
 
 
 def dispatch(args: argparse.Namespace) -> int:
@@ -131,7 +132,7 @@ def _warn_if_unmatched(sub: Submission, forced: Assignment) -> None:
     if hits and not better:
         return
     name = Path(sub.path).name
-    why = f"{name} names {hits} of its {len(forced.questions)} questions by header"
+    why = f"{name} names {hits} of its {plural(len(forced.questions), 'question')} by header"
     if stamped:
         why = f"{name} was made for {guess.id} (by `mpgrade template`)"
     elif better:

@@ -36,6 +36,7 @@ from mpgrade.model import (
     StackFrame,
     value_class,
 )
+from mpgrade.wording import plural
 
 _FORK_ONLY_WHERE = "on Windows and macOS (spawn) and with Python 3.14's Linux default (forkserver)"
 _LONG_LIVED_S = 0.05
@@ -346,7 +347,7 @@ def _printed_without_process(s: _Scene) -> Diagnosis | None:
         code="printed_without_process",
         title="Printed without any child process",
         explanation=(
-            f"The output ({len(printed)} line{'s' if len(printed) != 1 else ''}) was printed by "
+            f"The output ({plural(len(printed), 'line')}) was printed by "
             f"the main process; no child process ran."
         ),
         fix=(

@@ -57,6 +57,7 @@ from mpgrade.formats import REPORT_NAMES
 from mpgrade.formats import get as get_format
 from mpgrade.model import Question, value_class
 from mpgrade.report import render_summary_html
+from mpgrade.wording import noun, plural
 
 __all__ = ["BatchError", "BatchOptions", "BatchResult", "grade_class", "refresh_class"]
 
@@ -297,13 +298,14 @@ def _finish(
     written.append(path)
     if left_out:
         warnings.append(
-            f"moodle-worksheet.csv: {left_out} of {len(rows)} students have no Moodle participant "
+            f"moodle-worksheet.csv: {left_out} of {plural(len(rows), 'student')} "
+            f"{noun(left_out, 'has', 'have')} no Moodle participant "
             "number (give a Moodle grading worksheet as --roster); use moodle-gradebook.csv for them"
         )
     path, left_out = write_moodle_gradebook(out / "moodle-gradebook.csv", rows, options.assignment.title, style)
     written.append(path)
     if left_out:
-        warnings.append(f"moodle-gradebook.csv: {left_out} students without an email address or username left out")
+        warnings.append(f"moodle-gradebook.csv: {plural(left_out, 'student')} without an email address or username left out")
     result = BatchResult(
         students=len(rows),
         graded=graded,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from mpgrade.errors import MpgradeError
 from mpgrade.model import Assignment, GradeOptions, value_class
+from mpgrade.wording import plural
 
 
 class BatchError(MpgradeError):
@@ -65,9 +66,9 @@ class BatchResult:
         else:
             state = "done"
         return (
-            f"mpgrade grade: {state}: {self.students} student{'' if self.students == 1 else 's'}: "
+            f"mpgrade grade: {state}: {plural(self.students, 'student')}: "
             f"{self.graded} graded, "
-            f"{self.errors} error{'' if self.errors == 1 else 's'}, {self.missing} missing, "
+            f"{plural(self.errors, 'error')}, {self.missing} missing, "
             f"{self.pending} pending; this run graded {self.graded_now} and reused {self.skipped}, "
             f"in {self.duration_s:.1f} s -> {self.outdir}"
         )

@@ -25,6 +25,7 @@ from rich.text import Text
 
 from mpgrade.batch.record import Record
 from mpgrade.terminal import PipeConsole
+from mpgrade.wording import plural
 
 
 class _RateColumn(ProgressColumn):
@@ -82,7 +83,7 @@ class Reporter:
             f"[green]{c['passed']} passed[/]",
             f"[yellow]{c['partial']} partial[/]",
             f"[red]{c['failed']} failed[/]",
-            f"[magenta]{c['error']} errors[/]",
+            f"[magenta]{plural(c['error'], 'error')}[/]",
         ]
         if c["unchanged"]:
             parts.append(f"[dim]{c['unchanged']} unchanged[/]")

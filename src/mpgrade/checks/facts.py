@@ -11,7 +11,7 @@ import ast
 import re
 import signal
 
-from mpgrade import locations, verdicts
+from mpgrade import locations, verdicts, wording
 from mpgrade.locations import last_exception
 from mpgrade.model import CheckContext, ProcessInfo, ProcessStack, StackFrame, Trace
 
@@ -28,7 +28,7 @@ def number_word(n: int) -> str:
 
 def count(n: int, noun: str, plural: str | None = None) -> str:
     """``count(2, "process", "processes")`` -> "two processes"."""
-    return f"{number_word(n)} {noun if n == 1 else (plural or noun + 's')}"
+    return f"{number_word(n)} {wording.noun(n, noun, plural)}"
 
 
 def short(items: list[str], limit: int = 5) -> str:

@@ -38,6 +38,7 @@ from mpgrade.model import (
     Trace,
 )
 from mpgrade.untrusted import clean_strings
+from mpgrade.wording import plural
 
 MAX_LINES = 200_000  # more than any honest run writes (the probe caps itself per process)
 MAX_LINE_CHARS = 16_384  # the probe writes lines under 4 KB
@@ -116,10 +117,10 @@ class _Rejects:
             self.unlisted += 1
 
     def result(self) -> tuple[str, ...]:
-        out = [f"{reason} ({n} line{'s' if n != 1 else ''})" for reason, n in self.counts.items()]
+        out = [f"{reason} ({plural(n, 'line')})" for reason, n in self.counts.items()]
         out += self.listed
         if self.unlisted:
-            out.append(f"... and {self.unlisted} more rejected claims")
+            out.append(f"... and {plural(self.unlisted, 'more rejected claim')}")
         return tuple(out)
 
 

@@ -11,6 +11,7 @@ from html import escape
 from mpgrade import verdicts
 from mpgrade.report import story
 from mpgrade.report.summary import STATUSES, FailureReason, HistogramBin, QuestionSummary
+from mpgrade.wording import plural
 
 INK = "#1a202c"
 MUTED = "#4a5568"
@@ -32,7 +33,7 @@ def histogram_svg(bins: tuple[HistogramBin, ...], uid: str = "hist") -> str:
         rng = f"{story.points(b.low)}–{story.points(b.high)}"
         parts.append(
             f'<rect x="{x + 2:.1f}" y="{top + plot_h - h:.1f}" width="{col_w - 4:.1f}" '
-            f'height="{h:.1f}" fill="{BAR}"><title>{b.count} students scored {rng}</title></rect>'
+            f'height="{h:.1f}" fill="{BAR}"><title>{plural(b.count, "student")} scored {rng}</title></rect>'
             + _text(x + col_w / 2, height - bottom + 14, rng, MUTED, 10, "middle")
             + _text(x + col_w / 2, top + plot_h - h - 3, str(b.count), INK, 11, "middle")
         )
@@ -112,7 +113,7 @@ def reasons_svg(reasons: tuple[FailureReason, ...], uid: str = "reasons") -> str
         parts.append(
             _text(label_w - 6, y + 15, label, INK, 12, "end")
             + f'<rect x="{label_w}" y="{y + 3}" width="{w:.1f}" height="{row_h - 8}" fill="{BAR}">'
-            f"<title>{escape(label)}: {r.count} students</title></rect>"
+            f"<title>{escape(label)}: {plural(r.count, 'student')}</title></rect>"
             + _text(label_w + w + 6, y + 15, str(r.count), INK, 12)
         )
     desc = "; ".join(f"{r.question} {r.label}: {r.count}" for r in reasons)

@@ -27,6 +27,7 @@ from mpgrade.model import (
     StackFrame,
     value_class,
 )
+from mpgrade.wording import plural
 
 T = TypeVar("T")
 K = TypeVar("K")
@@ -353,6 +354,6 @@ def rejected_line(q: QuestionResult) -> str:
         return ""
     named = "; ".join(short(reason, 100) for reason in rejected[:REJECTED_SHOWN])
     more = f"; and {len(rejected) - REJECTED_SHOWN} more" if len(rejected) > REJECTED_SHOWN else ""
-    kinds = f"{len(rejected)} reason{'s' if len(rejected) != 1 else ''}"
+    kinds = plural(len(rejected), "reason")
     return (f"For staff: the grader discarded trace events of this run as unconfirmed or "
             f"malformed (possible forgery), {kinds}: {named}{more}.")

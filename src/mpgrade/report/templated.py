@@ -22,6 +22,7 @@ from mpgrade.report import charts, story, timeline
 from mpgrade.report.summary import PASS_RATE_MEANS, STATUSES, BatchFacts, ClassSummary
 from mpgrade.resources import data_dir
 from mpgrade.safe_text import plain
+from mpgrade.wording import noun, plural
 
 
 @value_class
@@ -87,6 +88,7 @@ def environment(templates: Path | None = None) -> jinja2.Environment:
         numbered=numbered,
         task_label=story.task_label,
         plural=plural,
+        noun=noun,
         md=inline_markdown,
         found_line=story.found_line,
         rejected_line=story.rejected_line,
@@ -150,10 +152,6 @@ def render_summary_markdown(
         .get_template("summary.md.j2")
         .render(summary=summary, batch=batch, shown=shown, bars=bars)
     )
-
-
-def plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 def question_views(report: Report, svg: bool) -> list[QuestionView]:

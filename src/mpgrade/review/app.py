@@ -20,6 +20,7 @@ from flask import Flask, abort, jsonify, redirect, render_template, request, url
 
 from mpgrade.review.session import Item, ReviewSession
 from mpgrade.review.store import ReviewError
+from mpgrade.wording import noun
 
 HERE = Path(__file__).resolve().parent
 TOKEN_HEADER = "X-Review-Token"
@@ -27,6 +28,7 @@ TOKEN_HEADER = "X-Review-Token"
 
 def create_app(session: ReviewSession, by: str | None = None, first: str | None = None) -> Flask:
     app = Flask(__name__, template_folder=str(HERE / "templates"), static_folder=str(HERE / "static"))
+    app.add_template_filter(noun)
     token = secrets.token_urlsafe(24)
     lock = threading.Lock()  # one decision at a time: each rewrites the class's outputs
 
