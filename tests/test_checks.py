@@ -511,6 +511,12 @@ def test_duplex_pipe_and_multi_producer_queue() -> None:
     assert "2 messages put on queue-2 by 2 processes, 2 received" in result.message
 
 
+def test_one_message_is_said_in_the_singular() -> None:
+    pipe = (Message("pipe-1", "pipe", "send", 101, "'ping'", t=1), Message("pipe-1", "pipe", "recv", 102, "'ping'", t=2))
+    result = grade("pipe.order", make_ctx(Q3, messages=pipe), 0.0)
+    assert result.passed and result.message == "1 message sent over pipe-1, 1 received in order."
+
+
 # --------------------------------------------------------------------------- registry
 
 

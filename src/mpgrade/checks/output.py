@@ -20,6 +20,7 @@ from mpgrade.checks.facts import (
 from mpgrade.checks.pool import without_tasks
 from mpgrade.checks.registry import NoParams, Outcome, check
 from mpgrade.model import CheckContext, value_class
+from mpgrade.wording import noun, plural
 
 
 @value_class
@@ -110,10 +111,12 @@ def results_printed(ctx: CheckContext, params: PrintedParams) -> Outcome:
                        note="Outside a notebook that value is not shown: `print(...)` it.")
     if len(missing) == len(values):
         return Outcome(False, (
-            f"The pool computed {len(values)} results ({short(values)}) but they were not printed: "
+            f"The pool computed {plural(len(values), 'result')} ({short(values)}) but "
+            f"{noun(len(values), 'it was', 'they were')} not printed: "
             f"print the list that map returns, e.g. `print(pool.map(f, items))`."
         ))
     return Outcome(False, (
-        f"{len(missing)} of the pool's {len(values)} results were not printed ({short(missing)}): "
+        f"{len(missing)} of the pool's {len(values)} results {noun(len(missing), 'was', 'were')} not printed "
+        f"({short(missing)}): "
         f"print the whole list that map returns."
     ))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from mpgrade.checks.facts import short
 from mpgrade.checks.registry import NoParams, Outcome, check, not_applicable
 from mpgrade.model import CheckContext, Message
+from mpgrade.wording import plural
 
 
 def _ordinal(n: int) -> str:
@@ -40,7 +41,7 @@ def _channel_report(channel: str, msgs: list[Message]) -> tuple[bool, str]:
                 expected = f"{sent[i]} was sent {_ordinal(i + 1)}" if i < len(sent) else "nothing more was sent"
                 return False, (f"the {_ordinal(i + 1)} message received over {channel} was {value}, "
                                f"but {expected}")
-    return True, f"{len(sends)} messages sent over {channel}, {len(recvs)} received in order"
+    return True, f"{plural(len(sends), 'message')} sent over {channel}, {len(recvs)} received in order"
 
 
 @check("pipe.order")

@@ -25,6 +25,7 @@ from mpgrade.checks.facts import (
 )
 from mpgrade.checks.registry import Outcome, check, not_applicable
 from mpgrade.model import CheckContext, PoolTask, ProcessInfo, value_class
+from mpgrade.wording import plural
 
 
 @value_class
@@ -120,7 +121,7 @@ def used(ctx: CheckContext, params: PoolParams) -> Outcome:
     idle = [p for p in pools if p.kind == "process"]
     if idle:
         return Outcome(False, (
-            f"You created a Pool of {idle[0].size} workers but never gave it work: call "
+            f"You created a Pool of {plural(idle[0].size, 'worker')} but never gave it work: call "
             f"`pool.map(f, items)` (or apply_async, imap, starmap) inside the `with` block."
         ))
     return Outcome(False, _no_pool_reason(ctx))
@@ -144,7 +145,7 @@ def workers_computed(ctx: CheckContext, params: PoolParams) -> Outcome:
     in_parent = [t for t in tasks if t.worker_pid in main_pids(ctx.trace)]
     if in_parent:
         return Outcome(False, (
-            f"{len(in_parent)} of {len(tasks)} tasks ran in the main process (pid {in_parent[0].worker_pid}), "
+            f"{len(in_parent)} of {plural(len(tasks), 'task')} ran in the main process (pid {in_parent[0].worker_pid}), "
             f"not in worker processes: use `multiprocessing.Pool`, not a ThreadPool or a plain loop."
         ))
     ran = sorted({t.worker_pid for t in tasks if t.worker_pid in workers})

@@ -21,6 +21,7 @@ from functools import lru_cache
 
 from mpgrade import patterns
 from mpgrade.model import DEFAULT_SUBJECTS, Concept, Misconception, Rubric, value_class
+from mpgrade.wording import plural
 
 _SHORT_SHARE = 0.25  # at most this share of the points for an answer under min_words
 _OFF_TARGET_SHARE = 0.5  # at most this share of the points when ...
@@ -312,7 +313,7 @@ def _feedback(
     if off:
         parts.append(f"“{off[0]}”: {off_message or 'about something else than the question, no points.'}")
     if short_by:
-        parts.append(f"Too short for full marks: write about {short_by} more words.")
+        parts.append(f"Too short for full marks: write about {plural(short_by, 'more word')}.")
     if full and not (wrong or contradicted or off or short_by):
         parts.append("Complete answer: well done.")
     return " ".join(parts)

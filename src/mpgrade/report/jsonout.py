@@ -25,6 +25,7 @@ from mpgrade.model import (
     Ungradable,
 )
 from mpgrade.resources import schema_path
+from mpgrade.wording import plural
 
 STREAM_LIMIT = 20_000  # characters of stdout / stderr kept per question
 LINES_PER_PROCESS = 200
@@ -276,4 +277,4 @@ def _bounded(text: str) -> tuple[str, bool]:
         return text, False
     half = STREAM_LIMIT // 2
     cut = len(text) - 2 * half
-    return f"{text[:half]}\n… [{cut} characters cut] …\n{text[-half:]}", True
+    return f"{text[:half]}\n… [{plural(cut, 'character')} cut] …\n{text[-half:]}", True

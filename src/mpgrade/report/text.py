@@ -32,6 +32,7 @@ from mpgrade import verdicts
 from mpgrade.model import CheckResult, Excerpt, QuestionResult, Report, RunSummary, value_class
 from mpgrade.report import story
 from mpgrade.safe_text import plain
+from mpgrade.wording import noun, plural
 
 LINES_SHOWN = 3  # printed lines per process, by default
 NODES_SHOWN = 8  # processes in a tree, by default
@@ -287,7 +288,7 @@ def run_tree(run: RunSummary, verbose: bool = False) -> RenderableType:
         _add_process(tree, node, verbose, budget)
     hidden = everyone - (everyone if verbose else NODES_SHOWN)
     if hidden > 0:
-        tree.add(Text(f"… {hidden} more processes (-v shows all)", style="dim"))
+        tree.add(Text(f"… {plural(hidden, 'more process', 'more processes')} (-v shows all)", style="dim"))
     for pool in story.pool_stories(run):
         tree.add(_pool_line(pool, verbose))
     names = {n.info.pid: n.info.name for n in story.flatten(forest)}
@@ -298,7 +299,7 @@ def run_tree(run: RunSummary, verbose: bool = False) -> RenderableType:
             for msg in ordered[:MESSAGES_SHOWN]:
                 msgs.add(text(story.message_label(msg, names)))
             if len(ordered) > MESSAGES_SHOWN:
-                msgs.add(Text(f"… {len(ordered) - MESSAGES_SHOWN} more messages", style="dim"))
+                msgs.add(Text(f"… {plural(len(ordered) - MESSAGES_SHOWN, 'more message')}", style="dim"))
         else:
             for line in _channel_lines(run, names):
                 tree.add(text(line))
@@ -327,7 +328,7 @@ def _add_process(parent: Tree, node: story.ProcessNode, verbose: bool, budget: l
 def _pool_line(pool: story.PoolStory, verbose: bool) -> Text:
     if pool.info:
         calls = ", ".join(pool.info.calls) or "never used"
-        head = f"Pool {pool.info.id}: {pool.info.size} {pool.info.kind} workers, {calls}"
+        head = f"Pool {pool.info.id}: {pool.info.size} {pool.info.kind} {noun(pool.info.size, 'worker')}, {calls}"
     else:
         head = "Pool tasks"
     if not pool.workers:

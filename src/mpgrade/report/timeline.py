@@ -16,6 +16,7 @@ from html import escape
 
 from mpgrade.model import RunSummary
 from mpgrade.report import story
+from mpgrade.wording import plural
 
 LABEL_W = 200
 PLOT_W = 520
@@ -56,8 +57,8 @@ def timeline_svg(run: RunSummary, uid: str) -> str:
         body.append(_lane(node, run, x, y(node.info.pid)))
     body.append(_arrows(run, lane, x, y, uid))
     if hidden:
-        body.append(_text(8, height - 6, f"… {hidden} more processes not drawn", MUTED, 11))
-    title = f"Timeline of the run: {len(nodes) + hidden} processes, {story.run_headline(run)}"
+        body.append(_text(8, height - 6, f"… {plural(hidden, 'more process', 'more processes')} not drawn", MUTED, 11))
+    title = f"Timeline of the run: {plural(len(nodes) + hidden, 'process', 'processes')}, {story.run_headline(run)}"
     return (
         f'<svg class="timeline" role="img" viewBox="0 0 {width} {height}" width="100%" '
         f'xmlns="http://www.w3.org/2000/svg" aria-labelledby="{uid}-title {uid}-desc" '
@@ -77,9 +78,9 @@ def describe(run: RunSummary) -> str:
     sentences = [f"{story.run_headline(run)}."]
     for n in nodes:
         said = f"{n.info.name} (pid {n.info.pid}) started at {story.seconds(n.info.started_at)}"
-        said += f", printed {len(n.lines)} line{'s' if len(n.lines) != 1 else ''}"
+        said += f", printed {plural(len(n.lines), 'line')}"
         if n.tasks:
-            said += f", ran {len(n.tasks)} pool item{'s' if len(n.tasks) != 1 else ''}"
+            said += f", ran {plural(len(n.tasks), 'pool item')}"
         said += f", {n.blocked_at or n.end}."
         sentences.append(said)
     for d in story.deliveries(run.trace.messages):

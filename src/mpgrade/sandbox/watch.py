@@ -21,6 +21,7 @@ from collections.abc import Callable
 
 from mpgrade.model import LimitReason, Limits, value_class
 from mpgrade.sandbox import procfs
+from mpgrade.wording import plural
 
 # Syscall numbers of the waits that matter, per architecture.
 _SYSCALLS = {
@@ -220,7 +221,7 @@ class Watcher:
         if process_limit_hit:
             return Verdict(
                 "process_limit",
-                f"Your program tried to start more than {lim.processes} processes "
+                f"Your program tried to start more than {plural(lim.processes, 'process', 'processes')} "
                 "(the process limit).",
             )
         elapsed = now - self.started
