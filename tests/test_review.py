@@ -385,3 +385,15 @@ def test_a_decision_is_kept_when_the_outputs_cannot_be_rewritten_yet(graded: tup
     (tmp_path / "moved").rename(mine)
     _grade(mine, out)
     assert _grades(out)["bob"]["Q1"] == "1" and _question(out, "bob", "Q1")["review"]["score"] == 1.0
+
+
+def test_review_refuses_an_unreadable_database_before_serving(graded: tuple[Path, Path], tmp_path: Path) -> None:
+    import shutil
+
+    _, shared = graded
+    out = tmp_path / "out"
+    shutil.copytree(shared, out)
+    (out / "reviews.sqlite").write_text("garbage\n")
+    done = subprocess.run([MPGRADE, "review", str(out), "--no-browser"], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == f"mpgrade: error: {out / 'reviews.sqlite'}: file is not a database\n"

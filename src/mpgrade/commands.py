@@ -353,6 +353,7 @@ def cmd_review(args: argparse.Namespace) -> int:
     session = ReviewSession(Path(args.outdir))
     if args.question:
         session.question(_norm_qid(args.question))
+    session.reviews.all()  # an unreadable reviews.sqlite stops here, not as an error on every page
     try:
         from mpgrade.review.app import serve
     except ImportError as exc:
