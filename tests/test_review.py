@@ -397,3 +397,15 @@ def test_review_refuses_an_unreadable_database_before_serving(graded: tuple[Path
     done = subprocess.run([MPGRADE, "review", str(out), "--no-browser"], capture_output=True, text=True, timeout=30)
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr == f"mpgrade: error: {out / 'reviews.sqlite'}: file is not a database\n"
+
+
+def test_review_on_a_port_in_use_says_so_in_one_line(graded: tuple[Path, Path]) -> None:
+    import socket
+
+    _, out = graded
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        done = subprocess.run([MPGRADE, "review", str(out), "--no-browser", "--port", str(port)],
+                              capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == f"mpgrade: error: port {port} is in use by another program; give another --port\n"

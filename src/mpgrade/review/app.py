@@ -108,17 +108,23 @@ def _item_json(item: Item) -> dict[str, Any]:
 def serve(session: ReviewSession, port: int = 0, open_browser: bool = True, by: str | None = None,
           first: str | None = None) -> int:
     """Serve until Ctrl-C; the address is printed first (a test or a script reads it)."""
+    import errno
     import logging
+    import socket
 
-    from werkzeug.serving import make_server
+    from werkzeug.serving import LISTEN_QUEUE, make_server
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
     app = create_app(session, by, first)
-    try:
-        server = make_server("127.0.0.1", port, app, threaded=True)
+    try:  # bound here: Werkzeug would print two lines of its own and exit 1
+        listener = socket.create_server(("127.0.0.1", port), backlog=LISTEN_QUEUE)
     except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise ReviewError(f"port {port} is in use by another program; give another --port") from None
         raise ReviewError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}") from None
-    url = f"http://127.0.0.1:{server.server_port}/"
+    with listener:  # the server serves a duplicate of this socket
+        server = make_server("127.0.0.1", port, app, threaded=True, fd=listener.fileno())
+    url = f"http://127.0.0.1:{server.port}/"
     print(f"mpgrade review: {url} (Ctrl-C to stop)", flush=True)
     if open_browser:
         webbrowser.open(url)
