@@ -9,6 +9,8 @@ import re
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import nbformat
@@ -253,6 +255,21 @@ def test_reviews_live_in_sqlite_next_to_the_grades(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- the page, in Chromium
 
 
+@contextmanager
+def _review_server(out: Path, *args: str) -> Iterator[str]:
+    """`mpgrade review OUT` running for real until the block ends; yields its address."""
+    server = subprocess.Popen([MPGRADE, "review", str(out), "--no-browser", *args],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = server.stdout.readline() if server.stdout else ""
+        found = re.search(r"http://127\.0\.0\.1:\d+/", line)
+        assert found, line
+        yield found.group()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
 @pytest.mark.browser
 def test_review_in_the_browser_reaches_the_gradebooks_and_survives_a_regrade(
         graded: tuple[Path, Path], tmp_path: Path) -> None:
@@ -260,65 +277,55 @@ def test_review_in_the_browser_reaches_the_gradebooks_and_survives_a_regrade(
     folder, _ = graded
     out = tmp_path / "out"
     _grade(folder, out)
-    server = subprocess.Popen([MPGRADE, "review", str(out), "--no-browser", "--by", "ta-browser"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        line = server.stdout.readline() if server.stdout else ""
-        found = re.search(r"http://127\.0\.0\.1:\d+/", line)
-        assert found, line
-        url = found.group()
-        with playwright.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                        args=["--no-sandbox", "--disable-gpu"])
-            page = browser.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(url)
-            assert page.url.endswith("/q/Q1")  # the first prose question
-            progress = page.locator("#progress")
-            assert progress.inner_text() == "0 / 3 reviewed"
-            cards = page.locator("article.item")
-            assert cards.count() == 3
-            assert "Multiprocessing breaks the program into smaller threads" in cards.nth(1).inner_text()
-            assert "Proposal: 0/1.5" in cards.nth(1).inner_text()  # the rubric's reasons are shown
+    with _review_server(out, "--by", "ta-browser") as url, playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                    args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(url)
+        assert page.url.endswith("/q/Q1")  # the first prose question
+        progress = page.locator("#progress")
+        assert progress.inner_text() == "0 / 3 reviewed"
+        cards = page.locator("article.item")
+        assert cards.count() == 3
+        assert "Multiprocessing breaks the program into smaller threads" in cards.nth(1).inner_text()
+        assert "Proposal: 0/1.5" in cards.nth(1).inner_text()  # the rubric's reasons are shown
 
-            page.keyboard.press("a")  # alice: accept the proposal
-            page.wait_for_function("document.getElementById('done').textContent === '1'")
-            page.keyboard.press("s")  # bob, now selected: type a score
-            page.keyboard.press("Control+A")
-            page.keyboard.type("1")
-            page.keyboard.press("Escape")
-            page.keyboard.press("c")
-            page.keyboard.type("Processes, not threads: half the idea is there.")
-            page.keyboard.press("Enter")
-            page.wait_for_function("document.getElementById('done').textContent === '2'")
-            assert progress.inner_text() == "2 / 3 reviewed"
+        page.keyboard.press("a")  # alice: accept the proposal
+        page.wait_for_function("document.getElementById('done').textContent === '1'")
+        page.keyboard.press("s")  # bob, now selected: type a score
+        page.keyboard.press("Control+A")
+        page.keyboard.type("1")
+        page.keyboard.press("Escape")
+        page.keyboard.press("c")
+        page.keyboard.type("Processes, not threads: half the idea is there.")
+        page.keyboard.press("Enter")
+        page.wait_for_function("document.getElementById('done').textContent === '2'")
+        assert progress.inner_text() == "2 / 3 reviewed"
 
-            page.keyboard.press("f")  # not yet reviewed only: carol is left
-            visible = page.locator("article.item:not([hidden])")
-            assert visible.count() == 1 and visible.get_attribute("data-student") == "carol"
-            page.keyboard.press("s")
-            page.keyboard.press("Control+A")
-            page.keyboard.type("0.25")
-            page.keyboard.press("Enter")
-            page.wait_for_function("document.getElementById('done').textContent === '3'")
-            assert page.locator("#all-done").is_visible()
+        page.keyboard.press("f")  # not yet reviewed only: carol is left
+        visible = page.locator("article.item:not([hidden])")
+        assert visible.count() == 1 and visible.get_attribute("data-student") == "carol"
+        page.keyboard.press("s")
+        page.keyboard.press("Control+A")
+        page.keyboard.type("0.25")
+        page.keyboard.press("Enter")
+        page.wait_for_function("document.getElementById('done').textContent === '3'")
+        assert page.locator("#all-done").is_visible()
 
-            page.locator("nav a.tab", has_text="Q3").click()  # code is reviewed the same way
-            page.wait_for_url(re.compile(r"/q/Q3"))
-            page.keyboard.press("f")
-            page.keyboard.press("s")
-            page.keyboard.press("Control+A")
-            page.keyboard.type("1")
-            page.keyboard.press("Enter")
-            page.wait_for_function("document.getElementById('done').textContent === '1'")
-            page.reload()
-            assert page.locator("article.item.reviewed").count() == 1
-            assert errors == []
-            browser.close()
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+        page.locator("nav a.tab", has_text="Q3").click()  # code is reviewed the same way
+        page.wait_for_url(re.compile(r"/q/Q3"))
+        page.keyboard.press("f")
+        page.keyboard.press("s")
+        page.keyboard.press("Control+A")
+        page.keyboard.type("1")
+        page.keyboard.press("Enter")
+        page.wait_for_function("document.getElementById('done').textContent === '1'")
+        page.reload()
+        assert page.locator("article.item.reviewed").count() == 1
+        assert errors == []
+        browser.close()
 
     def check() -> None:
         rows = _grades(out)
@@ -409,3 +416,4 @@ def test_review_on_a_port_in_use_says_so_in_one_line(graded: tuple[Path, Path]) 
                               capture_output=True, text=True, timeout=30)
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr == f"mpgrade: error: port {port} is in use by another program; give another --port\n"
+
