@@ -9,9 +9,12 @@ import re
 import sqlite3
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import nbformat
 import pytest
@@ -270,6 +273,25 @@ def _review_server(out: Path, *args: str) -> Iterator[str]:
         server.wait(timeout=30)
 
 
+def _token(url: str) -> str:
+    with urllib.request.urlopen(url + "q/Q1", timeout=30) as page:
+        return re.search(r'name="review-token" content="([^"]+)"', page.read().decode()).group(1)
+
+
+def _api(url: str, body: object = None, token: str = "", host: str = "") -> tuple[int, str, dict]:
+    """POST a decision (GET without a body); the answer's status, media type and JSON."""
+    from mpgrade.review.app import TOKEN_HEADER
+
+    headers = {"Content-Type": "application/json", TOKEN_HEADER: token, **({"Host": host} if host else {})}
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url + "api/decide", data=data, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            return answer.status, answer.headers.get_content_type(), json.loads(answer.read())
+    except urllib.error.HTTPError as answer:
+        return answer.code, answer.headers.get_content_type(), json.loads(answer.read())
+
+
 @pytest.mark.browser
 def test_review_in_the_browser_reaches_the_gradebooks_and_survives_a_regrade(
         graded: tuple[Path, Path], tmp_path: Path) -> None:
@@ -417,3 +439,57 @@ def test_review_on_a_port_in_use_says_so_in_one_line(graded: tuple[Path, Path]) 
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr == f"mpgrade: error: port {port} is in use by another program; give another --port\n"
 
+
+def test_the_api_answers_its_errors_in_json_with_a_sentence(graded: tuple[Path, Path], tmp_path: Path) -> None:
+    import shutil
+
+    _, shared = graded
+    out = tmp_path / "out"
+    shutil.copytree(shared, out)
+    decision = {"student": "bob", "question": "Q1", "score": 1}
+    with _review_server(out) as url:
+        token = _token(url)
+        assert _api(url, decision, "token-of-the-server-before-a-restart") == (
+            403, "application/json",
+            {"error": "the review server was restarted since this page was opened: reload the page"})
+        assert _api(url, decision, token, host="evil.example") == (
+            403, "application/json", {"error": "this server answers only requests to 127.0.0.1 or localhost"})
+        status, kind, body = _api(url, token=token)  # a GET
+        assert (status, kind) == (405, "application/json") and "method is not allowed" in body["error"]
+    assert ReviewStore(out).all() == {}
+
+
+@pytest.mark.browser
+def test_the_page_says_why_a_decision_was_not_saved(graded: tuple[Path, Path], tmp_path: Path) -> None:
+    playwright = pytest.importorskip("playwright.sync_api")
+    import shutil
+
+    _, shared = graded
+    out = tmp_path / "out"
+    shutil.copytree(shared, out)
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page()
+        alice = page.locator('article.item[data-student="alice"]')  # selected first
+        message = alice.locator(".message")
+        with _review_server(out) as url:
+            page.goto(url)
+            # an answer that is not JSON (a proxy in between): its HTTP status, not a parse error
+            page.route("**/api/decide", lambda route: route.fulfill(
+                status=502, content_type="text/html", body="<html><body>Bad Gateway</body></html>"))
+            page.keyboard.press("a")
+            alice.and_(page.locator(".error")).wait_for()
+            assert message.inner_text() == "not saved: HTTP 502 Bad Gateway"
+            page.unroute("**/api/decide")
+        with _review_server(out, "--port", str(urlsplit(url).port)) as again:
+            assert again == url
+            page.keyboard.press("a")  # the page still holds the token of the server before
+            page.get_by_text("not saved: the review server").wait_for()
+            assert message.inner_text() == (
+                "not saved: the review server was restarted since this page was opened: reload the page")
+            page.reload()
+            page.keyboard.press("a")
+            page.wait_for_function("document.getElementById('done').textContent === '1'")
+            assert message.inner_text() == "saved"
+        browser.close()
+    assert set(ReviewStore(out).all()) == {"alice"}

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, abort, jsonify, redirect, render_template, request, url_for
+from werkzeug.exceptions import HTTPException
 
 from mpgrade.review.session import Item, ReviewSession
 from mpgrade.review.store import ReviewError
@@ -36,7 +37,14 @@ def create_app(session: ReviewSession, by: str | None = None, first: str | None 
     def local_only() -> None:
         host = (request.host or "").rsplit(":", 1)[0].strip("[]")
         if host not in ("127.0.0.1", "localhost", "::1"):
-            abort(403)
+            abort(403, description="this server answers only requests to 127.0.0.1 or localhost")
+
+    @app.errorhandler(HTTPException)
+    def api_error(exc: HTTPException) -> Any:
+        """The page's script reads every answer of the API as JSON, errors included."""
+        if request.path.startswith("/api/"):
+            return jsonify(error=exc.description), exc.code or 500
+        return exc
 
     @app.get("/favicon.ico")
     def favicon() -> Any:
@@ -66,7 +74,8 @@ def create_app(session: ReviewSession, by: str | None = None, first: str | None 
     @app.post("/api/decide")
     def decide() -> Any:
         if not secrets.compare_digest(request.headers.get(TOKEN_HEADER, ""), token):
-            abort(403)
+            # each start draws a new token: the page was opened before a restart
+            return jsonify(error="the review server was restarted since this page was opened: reload the page"), 403
         data = request.get_json(silent=True)
         if not isinstance(data, dict):
             return jsonify(error="expected a JSON object"), 400

@@ -60,8 +60,11 @@
         headers: { "Content-Type": "application/json", [header]: token },
         body: JSON.stringify(body),
       });
-      reply = await response.json();
-      if (!response.ok) throw new Error(reply.error || response.statusText);
+      // this server answers errors in JSON with a sentence; a proxy or another program may not
+      reply = await response.json().catch(() => null);
+      if (!response.ok || !reply) {
+        throw new Error((reply && reply.error) || ("HTTP " + response.status + " " + response.statusText).trim());
+      }
     } catch (err) {
       message.textContent = "not saved: " + err.message;
       el.classList.add("error");
