@@ -493,3 +493,25 @@ def test_the_page_says_why_a_decision_was_not_saved(graded: tuple[Path, Path], t
             assert message.inner_text() == "saved"
         browser.close()
     assert set(ReviewStore(out).all()) == {"alice"}
+
+
+def test_the_api_refuses_a_score_or_comment_of_the_wrong_type(graded: tuple[Path, Path], tmp_path: Path) -> None:
+    import shutil
+
+    _, shared = graded
+    out = tmp_path / "out"
+    shutil.copytree(shared, out)
+    decision = {"student": "bob", "question": "Q1", "score": "0.5", "comment": "ok"}
+    with _review_server(out) as url:
+        token = _token(url)
+        for change, error in [
+            ({"score": True}, "score must be a number, got true"),
+            ({"score": [1]}, "score must be a number, got [1]"),
+            ({"score": 10 ** 400}, "score must be a number, got 1" + "0" * 400),
+            ({"comment": 123}, "comment must be text, got 123"),
+            ({"comment": None}, "comment must be text, got null"),
+        ]:
+            assert _api(url, {**decision, **change}, token) == (400, "application/json", {"error": error}), change
+        assert ReviewStore(out).all() == {}
+        status, _, body = _api(url, decision, token)  # the form sends its score as text
+        assert status == 200 and (body["item"]["score"], body["item"]["comment"]) == (0.5, "ok")

@@ -9,6 +9,7 @@ which this server never grants) nor reach it through DNS rebinding.
 
 from __future__ import annotations
 
+import json
 import secrets
 import sys
 import threading
@@ -80,12 +81,14 @@ def create_app(session: ReviewSession, by: str | None = None, first: str | None 
         if not isinstance(data, dict):
             return jsonify(error="expected a JSON object"), 400
         student, qid = str(data.get("student", "")), str(data.get("question", ""))
-        raw = data.get("score")
+        raw, comment = data.get("score"), data.get("comment", "")
         try:
-            score = None if raw is None or raw == "" else float(raw)
-        except (TypeError, ValueError):
-            return jsonify(error=f"score must be a number, got {raw!r}"), 400
-        comment = str(data.get("comment", ""))[:2000]
+            score = _score(raw)
+        except (ValueError, OverflowError):
+            return jsonify(error=f"score must be a number, got {json.dumps(raw)}"), 400
+        if not isinstance(comment, str):
+            return jsonify(error=f"comment must be text, got {json.dumps(comment)}"), 400
+        comment = comment[:2000]
         with lock:
             try:
                 item, note = session.decide(student, qid, score, comment, by)
@@ -95,6 +98,16 @@ def create_app(session: ReviewSession, by: str | None = None, first: str | None 
         return jsonify(item=_item_json(item), reviewed=reviewed, total=total, note=note)
 
     return app
+
+
+def _score(raw: object) -> float | None:
+    """The posted score: a number, or one as text (the form's field); None or "" accepts the
+    automatic score. A boolean is refused: float(True) would store 1."""
+    if raw is None or raw == "":
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, (int, float, str)):
+        raise ValueError(raw)
+    return float(raw)
 
 
 def _item_json(item: Item) -> dict[str, Any]:
