@@ -258,6 +258,13 @@ def test_reviews_live_in_sqlite_next_to_the_grades(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- the page, in Chromium
 
 
+def _type_score(page, score: str) -> None:
+    """Open the selected answer's score field (key "s") and type ``score`` over it."""
+    page.keyboard.press("s")
+    page.keyboard.press("Control+A")
+    page.keyboard.type(score)
+
+
 @contextmanager
 def _review_server(out: Path, *args: str) -> Iterator[str]:
     """`mpgrade review OUT` running for real until the block ends; yields its address."""
@@ -316,9 +323,7 @@ def test_review_in_the_browser_reaches_the_gradebooks_and_survives_a_regrade(
 
         page.keyboard.press("a")  # alice: accept the proposal
         page.wait_for_function("document.getElementById('done').textContent === '1'")
-        page.keyboard.press("s")  # bob, now selected: type a score
-        page.keyboard.press("Control+A")
-        page.keyboard.type("1")
+        _type_score(page, "1")  # bob, now selected
         page.keyboard.press("Escape")
         page.keyboard.press("c")
         page.keyboard.type("Processes, not threads: half the idea is there.")
@@ -329,9 +334,7 @@ def test_review_in_the_browser_reaches_the_gradebooks_and_survives_a_regrade(
         page.keyboard.press("f")  # not yet reviewed only: carol is left
         visible = page.locator("article.item:not([hidden])")
         assert visible.count() == 1 and visible.get_attribute("data-student") == "carol"
-        page.keyboard.press("s")
-        page.keyboard.press("Control+A")
-        page.keyboard.type("0.25")
+        _type_score(page, "0.25")
         page.keyboard.press("Enter")
         page.wait_for_function("document.getElementById('done').textContent === '3'")
         assert page.locator("#all-done").is_visible()
@@ -339,9 +342,7 @@ def test_review_in_the_browser_reaches_the_gradebooks_and_survives_a_regrade(
         page.locator("nav a.tab", has_text="Q3").click()  # code is reviewed the same way
         page.wait_for_url(re.compile(r"/q/Q3"))
         page.keyboard.press("f")
-        page.keyboard.press("s")
-        page.keyboard.press("Control+A")
-        page.keyboard.type("1")
+        _type_score(page, "1")
         page.keyboard.press("Enter")
         page.wait_for_function("document.getElementById('done').textContent === '1'")
         page.reload()

@@ -25,6 +25,8 @@ from mpgrade.batch.work import Outcome
 from mpgrade.model import Assignment, GradeOptions
 
 RESULTS, REPORTS, LTI, STATE = "results", "reports", "lti", ".mpgrade"
+# The folders a Store makes, each after the one it lies in.
+_LAYOUT = (RESULTS, REPORTS, LTI, STATE, f"{STATE}/records", f"{STATE}/logs", f"{STATE}/graded")
 
 
 def safe_name(student: str) -> str:
@@ -66,15 +68,14 @@ class Store:
     def __init__(self, outdir: Path, report_ext: str = "html") -> None:
         self.outdir = outdir
         self.report_ext = report_ext
-        for sub in (RESULTS, REPORTS, LTI, f"{STATE}/records", f"{STATE}/logs", f"{STATE}/graded"):
+        for sub in _LAYOUT:
             (outdir / sub).mkdir(parents=True, exist_ok=True)
 
     def remove_if_empty(self) -> None:
         """Undo the folder a failed first run made: its layout and lock file go when nothing
         else was written there, deepest first; anything else there stays."""
         (self.state / "lock").unlink(missing_ok=True)
-        layout = (f"{STATE}/records", f"{STATE}/logs", f"{STATE}/graded", STATE, RESULTS, REPORTS, LTI, "")
-        for sub in layout:
+        for sub in (*reversed(_LAYOUT), ""):
             try:
                 (self.outdir / sub).rmdir()
             except OSError:
