@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mpgrade import patterns
+from mpgrade import patterns, regexes
 from mpgrade.assignment import AssignmentError, discover, load_assignment
 
 VALID = """\
@@ -116,8 +116,8 @@ def test_bad_regex(tmp_path: Path) -> None:
 def test_a_file_whose_regexes_compiled_is_remembered_by_its_text(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("MPGRADE_CACHE_DIR", str(tmp_path / "cache"))
     compiled: list[str] = []
-    real = re.compile
-    monkeypatch.setattr(re, "compile", lambda p, *a: compiled.append(p) or real(p, *a))
+    real = regexes.compile
+    monkeypatch.setattr(regexes, "compile", lambda p, *a: compiled.append(p) or real(p, *a))
     path = write(tmp_path, VALID)
     patterns.compiled.cache_clear()  # compiled in this process before: not what is measured
     load_assignment(str(path))

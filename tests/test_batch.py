@@ -303,7 +303,10 @@ def test_ctrl_c_keeps_finished_results_and_rerun_completes(tmp_path: Path) -> No
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "mpgrade", "grade", str(folder), "-o", str(out),
            "--assignment", str(EXERCISE), "--workers", "2"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # A shell's background job starts with SIGINT ignored, and Python keeps it so: the
+    # batch gets the default disposition, as it has when run from a terminal.
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     records = out / ".mpgrade" / "records"
     while not (records.is_dir() and any(records.glob("*.json"))):  # a hang: pytest's timeout
         assert proc.poll() is None, proc.communicate()

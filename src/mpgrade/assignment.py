@@ -16,6 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from mpgrade import regexes
 from mpgrade.cache import recall, store
 from mpgrade.errors import MpgradeError
 from mpgrade.model import (
@@ -202,7 +203,7 @@ class _Loader:
                     break
                 pos = headers[i]
             else:
-                hit = re.compile(rf"^[ \t]*(\[+[\w.]*\b{name}\]+|{name}\s*=)", re.M).search(
+                hit = regexes.compile(rf"^[ \t]*(\[+[\w.]*\b{name}\]+|{name}\s*=)", re.M).search(
                     self.text, pos
                 )
                 if not hit:
@@ -212,7 +213,7 @@ class _Loader:
         return line
 
     def _array_headers(self, name: str, start: int) -> list[int]:
-        pattern = re.compile(rf"^[ \t]*\[\[([\w.]*\.)?{name}\]\]", re.M)
+        pattern = regexes.compile(rf"^[ \t]*\[\[([\w.]*\.)?{name}\]\]", re.M)
         depth = None
         hits = []
         for m in pattern.finditer(self.text, start):

@@ -24,6 +24,7 @@ import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from mpgrade import regexes
 from mpgrade.magics import neutralise
 from mpgrade.model import Answer, BuiltScript, Cell, Excerpt
 from mpgrade.textcode import code_like, code_regions, is_prose, starts_like_code
@@ -33,7 +34,7 @@ __all__ = ["build_script", "where"]
 
 _KNOWN = set(dir(builtins)) | {"__name__", "__file__", "__doc__", "__spec__", "__builtins__"}
 # A label typed before the code: "Ans3.", "Ans 3 :", "Q3)", "ANS -", "Answer:", "Solution:".
-_LABEL = re.compile(
+_LABEL = regexes.compile(
     r"^(\s*)(?:ans(?:wer)?|q(?:uestion|ues)?|sol(?:ution)?)\s*\.?\s*(?:\d{1,2}\s*[-.:)]*|[-.:)]+)\s*",
     re.I,
 )

@@ -77,13 +77,13 @@ def _entry(name: str, key: tuple[str, ...]) -> Path:
     return cache_dir() / f"{name}-{fingerprint(key)[:24]}.json"
 
 
-def recall(name: str, key: tuple[str, ...]) -> object | None:
+def recall(name: str, key: tuple[str, ...], limit: int = _MAX_CACHE_BYTES) -> object | None:
     """The answer stored under ``name`` for ``key``, else None. The file is the grader's own;
-    anything unexpected in it counts as a miss."""
+    anything unexpected in it (or past ``limit`` bytes) counts as a miss."""
     digest = fingerprint(key)
     try:
         with open(_entry(name, key), "rb") as f:
-            stored = json.loads(f.read(_MAX_CACHE_BYTES))
+            stored = json.loads(f.read(limit))
         if isinstance(stored, dict) and stored.get("key") == digest and "value" in stored:
             return stored["value"]
     except (OSError, ValueError, RecursionError):
@@ -91,23 +91,25 @@ def recall(name: str, key: tuple[str, ...]) -> object | None:
     return None
 
 
-def store(name: str, key: tuple[str, ...], value: object) -> None:
-    """Keep ``value`` for ``key`` (atomically; a cache that cannot be written is no cache,
-    and neither is a value that JSON cannot hold or ``recall`` would not read back whole)."""
+def store(name: str, key: tuple[str, ...], value: object, limit: int = _MAX_CACHE_BYTES) -> bool:
+    """Keep ``value`` for ``key`` (atomically); whether it was kept. A cache that cannot be
+    written is no cache, and neither is a value that JSON cannot hold or ``recall`` would
+    not read back whole (over ``limit`` bytes)."""
     path = _entry(name, key)
     try:
         text = json.dumps({"key": fingerprint(key), "value": value})
     except (TypeError, ValueError, RecursionError):
-        return
-    if len(text.encode("utf-8")) > _MAX_CACHE_BYTES:
-        return
+        return False
+    if len(text.encode("utf-8")) > limit:
+        return False
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)
     except OSError:
-        pass
+        return False
+    return True
 
 
 def remembered(name: str, key: tuple[str, ...], probe: Callable[[], T | None]) -> T | None:

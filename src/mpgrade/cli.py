@@ -161,6 +161,9 @@ def run() -> NoReturn:
     ``main``, which tests and embedding callers use in-process.
     """
     code = main()
+    from mpgrade import regexes  # already imported by any command that matched text
+
+    regexes.save()  # os._exit runs no exit handlers
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()

@@ -22,11 +22,11 @@ import re
 import shlex
 from pathlib import Path
 
-from mpgrade import api
+from mpgrade import api, regexes
 from mpgrade.errors import MpgradeError
 
-_USES_CHILDREN = re.compile(r"\b(?:Process|Pool|ProcessPoolExecutor)\s*\(")
-_DEFINES = re.compile(r"^(?:def|class)\s+\w+", re.M)
+_USES_CHILDREN = regexes.compile(r"\b(?:Process|Pool|ProcessPoolExecutor)\s*\(")
+_DEFINES = regexes.compile(r"^(?:def|class)\s+\w+", re.M)
 
 
 class _Args(argparse.ArgumentParser):

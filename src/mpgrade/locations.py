@@ -13,19 +13,19 @@ reads, and never raises.
 
 from __future__ import annotations
 
-import re
 import sys
 import sysconfig
 from dataclasses import replace
 from pathlib import PurePath
 
+from mpgrade import regexes
 from mpgrade.model import Answer, BuiltScript, ProcessStack, StackFrame, value_class
 
 SCRIPT_NAME = "answer.py"  # the file the sandbox runs
 ANSWER_FILE = "your answer"  # how a frame of the answer is labelled once resolved
 
 _MAX_STDERR = 1_000_000  # characters of stderr read for tracebacks
-_FRAME = re.compile(
+_FRAME = regexes.compile(
     r'^\s+File "(?P<file>[^"]{1,4096})", line (?P<line>\d{1,9}), in (?P<func>[^\s]{1,200})'
 )
 _HEAD = "Traceback (most recent call last)"

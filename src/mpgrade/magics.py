@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import re
 
+from mpgrade import regexes
 from mpgrade.untrusted import MAX_SOURCE_CHARS, compile_python
 
 __all__ = ["neutralise"]
@@ -19,12 +20,12 @@ __all__ = ["neutralise"]
 _RUN_BODY = {"time", "timeit", "capture", "prun", "memit", "debug"}
 # Line magics that wrap a statement: "%time f()" runs "f()".
 _WRAPS = {"time", "timeit", "prun", "memit"}
-_OPTION = re.compile(r"^(?:-[a-zA-Z](?:\s*\d+)?\s+)*")
-_LINE_MAGIC = re.compile(r"^(\s*)%(\w+)\s*(.*)$")
-_ASSIGNED = re.compile(r"^(\s*[\w.,\s]+?=\s*)([!%])(.*)$")
-_SHELL = re.compile(r"^(\s*)!(?!=)")
-_AUTOMAGIC = re.compile(r"^(\s*)(?:pip|conda|mamba)\s+install\b")
-_HELP = re.compile(r"^(\s*)(?:\?{1,2}[\w.]+|[\w.]+\?{1,2})\s*$")
+_OPTION = regexes.compile(r"^(?:-[a-zA-Z](?:\s*\d+)?\s+)*")
+_LINE_MAGIC = regexes.compile(r"^(\s*)%(\w+)\s*(.*)$")
+_ASSIGNED = regexes.compile(r"^(\s*[\w.,\s]+?=\s*)([!%])(.*)$")
+_SHELL = regexes.compile(r"^(\s*)!(?!=)")
+_AUTOMAGIC = regexes.compile(r"^(\s*)(?:pip|conda|mamba)\s+install\b")
+_HELP = regexes.compile(r"^(\s*)(?:\?{1,2}[\w.]+|[\w.]+\?{1,2})\s*$")
 
 Note = tuple[int, str]  # (1-based line in the cell, what was done)
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-_SUBJECT = re.compile(r"@(\w+)\s+")
+from mpgrade import regexes
+
+_SUBJECT = regexes.compile(r"@(\w+)\s+")
 
 
 def split(pattern: str) -> tuple[str, str]:
@@ -23,7 +25,7 @@ def split(pattern: str) -> tuple[str, str]:
 @lru_cache(maxsize=1024)
 def compiled(regex: str) -> re.Pattern[str]:
     """``regex`` compiled case-insensitively; raises ``re.error`` for a bad one."""
-    return re.compile(regex, re.IGNORECASE)
+    return regexes.compile(regex, re.IGNORECASE)
 
 
 @lru_cache(maxsize=1024)

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import re
 
+from mpgrade import regexes
 from mpgrade.untrusted import clean_text
 
 # C0 controls but tab and newline, DEL, C1 controls, and bidirectional overrides and
 # isolates (which reorder what the reader sees).
-_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_UNSAFE = regexes.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 def _visible(match: re.Match[str]) -> str:

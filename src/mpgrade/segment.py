@@ -39,7 +39,7 @@ from dataclasses import dataclass, field, replace
 from difflib import SequenceMatcher
 from typing import NamedTuple
 
-from mpgrade import patterns
+from mpgrade import patterns, regexes
 from mpgrade.magics import neutralise
 from mpgrade.model import Answer, Attribution, Cell, Question, Segmentation, Submission, value_class
 from mpgrade.textcode import code_regions, is_prose, looks_like_code
@@ -49,26 +49,26 @@ __all__ = ["context_for", "segment"]
 
 # Leading decoration of a header line: Markdown heading/quote/emphasis marks, HTML tags,
 # comment marks, and cell markers of exported scripts.
-_DECOR = re.compile(
+_DECOR = regexes.compile(
     r"^(?:[\s#>*_|~`\"']+|<[^>]*>|%%|In\s*\[[\s\d]*\]\s*:?|[rRuUfF]?(?:\"\"\"|'''))+"
 )
 # "Q3.", "Q.3", "Q3)", "Q 3:", "Question 3:", "Ques 3", "Que.3", "Qno. 3", "Ans 3 :", "Ans3.",
 # "Answer 3", "Answer = 3"
-_LABEL = re.compile(
+_LABEL = regexes.compile(
     r"(?:q(?:uestion|ues|ue|n)?|ans(?:wer)?)\s*(?:no\.?|number|#)?\s*[.\-:=]?\s*(\d{1,2})(?![\d\]])"
     r"[\s.):\-*_=]*",
     re.I,
 )
 # "3.", "3)", "## 3.", "5.)" -- a bare number, trusted only with more evidence (see _header).
-_NUMBER = re.compile(r"(\d{1,2})\s*[.):](?![\d])[\s.)*_]*")
+_NUMBER = regexes.compile(r"(\d{1,2})\s*[.):](?![\d])[\s.)*_]*")
 # "ANS -", "Answer:", "Solution" -- marks where an answer starts, never a new question.
-_ANSWER_LABEL = re.compile(
+_ANSWER_LABEL = regexes.compile(
     r"^\s*(?:ans(?:wer)?|sol(?:ution)?)\b\s*(?:\d{1,2})?\s*[-.:)=>]*\s*", re.I
 )
 # "... and 5", "& Q5", "/5": a header answering two questions at once ("Question 4 and 5").
-_AND_NUMBER = re.compile(r"(?:and|&|/|,)\s*(?:q(?:uestion|ues)?\s*\.?\s*)?(\d{1,2})(?!\d)", re.I)
-_FENCE = re.compile(r"^(\s*)(```+|~~~+)\s*([\w+-]*)[^\n]*$")
-_TRIPLE = re.compile(r"^\s*[rRuUfF]?(?:\"\"\"|''')|(?:\"\"\"|''')\s*$")
+_AND_NUMBER = regexes.compile(r"(?:and|&|/|,)\s*(?:q(?:uestion|ues)?\s*\.?\s*)?(\d{1,2})(?!\d)", re.I)
+_FENCE = regexes.compile(r"^(\s*)(```+|~~~+)\s*([\w+-]*)[^\n]*$")
+_TRIPLE = regexes.compile(r"^\s*[rRuUfF]?(?:\"\"\"|''')|(?:\"\"\"|''')\s*$")
 
 _TEXT_HEADER = 0.8  # similarity for a header that is only the question's text
 _TEXT_SUPPORT = 0.6  # similarity that backs a bare number or a header line to drop
@@ -178,7 +178,7 @@ def _question_numbers(questions: Sequence[Question]) -> dict[int, str]:
     return numbers
 
 
-_WORD = re.compile(r"[a-z0-9]+")
+_WORD = regexes.compile(r"[a-z0-9]+")
 
 
 def _norm(text: str) -> str:

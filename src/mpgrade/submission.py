@@ -22,6 +22,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from mpgrade import regexes
 from mpgrade.errors import MpgradeError
 from mpgrade.model import Cell, CellKind, Submission
 from mpgrade.textcode import code_regions
@@ -77,7 +78,7 @@ _SIGNATURES = {
 }
 
 # "q3", "Q3", "question_3", "cell-q3-answer", "ques 3", "ans3": a question number by name.
-_LABEL_ID = re.compile(
+_LABEL_ID = regexes.compile(
     r"(?:^|[^a-z0-9])(?:q|ques|question|ans|answer)[\s_.\-]*(\d{1,3})(?!\d)", re.I
 )
 
@@ -324,9 +325,9 @@ def _explicit_question(meta: dict, tags: tuple[str, ...]) -> str | None:
 
 # --------------------------------------------------------------------------- scripts
 
-_PERCENT = re.compile(r"^#\s?%%(?!%)(.*)$")
-_IN_MARKER = re.compile(r"^#\s*In\s*\[[\s\d]*\]\s*:?\s*$")
-_PREAMBLE_LINE = re.compile(r"^#!|^#.*coding[:=]")
+_PERCENT = regexes.compile(r"^#\s?%%(?!%)(.*)$")
+_IN_MARKER = regexes.compile(r"^#\s*In\s*\[[\s\d]*\]\s*:?\s*$")
+_PREAMBLE_LINE = regexes.compile(r"^#!|^#.*coding[:=]")
 
 
 def _read_script(text: str) -> tuple[Cell, ...]:
@@ -341,7 +342,7 @@ def _read_script(text: str) -> tuple[Cell, ...]:
     )
 
 
-_HEADER_ASSIGNMENT = re.compile(r"^#\s*mpgrade:\s*\n#\s+assignment:\s*([\w.-]+)", re.M)
+_HEADER_ASSIGNMENT = regexes.compile(r"^#\s*mpgrade:\s*\n#\s+assignment:\s*([\w.-]+)", re.M)
 
 
 def _script_assignment(text: str) -> str | None:

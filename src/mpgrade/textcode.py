@@ -16,13 +16,14 @@ import keyword
 import re
 import textwrap
 
+from mpgrade import regexes
 from mpgrade.untrusted import compile_python
 
 __all__ = ["code_like", "code_regions", "is_prose", "looks_like_code", "starts_like_code"]
 
 _MAX_LINE = 400  # longer lines are never compiled: they are prose or data, not a statement
 # Statements that start code in text: what a pasted program's lines begin with.
-_CODE_START = re.compile(
+_CODE_START = regexes.compile(
     r"^\s*(?:import\s+\w|from\s+[\w.]+\s+import\b|def\s+\w+\s*\(|class\s+\w+\s*[(:]|"
     r"if\s+__name__|if\s+.*:\s*$|elif\s+.*:\s*$|else\s*:|for\s+.+\s+in\s+.+:\s*(?:#.*)?$|"
     r"while\s+.+:\s*$|with\s+.+:\s*$|try\s*:|except\b.*:\s*$|finally\s*:|return\b|@\w|"
@@ -88,7 +89,7 @@ def starts_like_code(text: str) -> bool:
     return bool(_CODE_START.match(text) or _KEYWORD_START.match(text)) and not _sentence(text.rstrip())
 
 
-_KEYWORD_START = re.compile(
+_KEYWORD_START = regexes.compile(
     r"^\s*(?:def|class|for|while|if|elif|else|try|except|finally|with|return|import|from|"
     r"print|lambda|yield|raise|assert|del|global)\b(?!['’])"
 )

@@ -15,6 +15,8 @@ import json
 import re
 from typing import Any
 
+from mpgrade import regexes
+
 # Honest answers are a few KB; past this a parse costs hundreds of MB and seconds.
 MAX_SOURCE_CHARS = 256_000
 MAX_JSON_CHARS = 64 * 1024 * 1024
@@ -22,7 +24,7 @@ MAX_JSON_CHARS = 64 * 1024 * 1024
 # exhaust the recursion limit; honest code stays under 30.
 MAX_AST_DEPTH = 100
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE = regexes.compile("[\ud800-\udfff]")
 
 
 def _replace_surrogate(match: re.Match[str]) -> str:

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path, PurePosixPath
 
+from mpgrade import regexes
 from mpgrade.model import value_class
 from mpgrade.sandbox.scratch import remove_tree
 from mpgrade.untrusted import clean_text
@@ -32,9 +33,9 @@ MAX_ARCHIVE_BYTES = 1024 * 2**20
 MAX_MEMBERS = 20_000
 MAX_ZIP_DEPTH = 2
 
-_CANVAS = re.compile(r"^(?P<name>[^_\d][^\d]*?)_(?:(?P<late>LATE)_)?(?P<uid>\d+)_(?P<sub>\d+)_(?P<file>.+)$")
-_MOODLE = re.compile(r"^(?P<name>.+?)_(?P<id>\d+)_assignsubmission_(?P<plugin>[a-z]+)_(?P<file>.*)$")
-_GRADESCOPE_DIR = re.compile(r"^submission_(?P<id>\d+)$")
+_CANVAS = regexes.compile(r"^(?P<name>[^_\d][^\d]*?)_(?:(?P<late>LATE)_)?(?P<uid>\d+)_(?P<sub>\d+)_(?P<file>.+)$")
+_MOODLE = regexes.compile(r"^(?P<name>.+?)_(?P<id>\d+)_assignsubmission_(?P<plugin>[a-z]+)_(?P<file>.*)$")
+_GRADESCOPE_DIR = regexes.compile(r"^submission_(?P<id>\d+)$")
 
 
 class DiscoveryError(Exception):

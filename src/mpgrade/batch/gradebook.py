@@ -15,18 +15,18 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
+from mpgrade import regexes
 from mpgrade.batch.record import Row
 from mpgrade.batch.store import write_atomic
 from mpgrade.model import Question, value_class
 from mpgrade.report.lms import Mark, bounded, feedback
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+_NUMBER = regexes.compile(r"-?\d+(?:\.\d+)?")
 
 
 @value_class

@@ -13,6 +13,7 @@ import csv
 import re
 from pathlib import Path
 
+from mpgrade import regexes
 from mpgrade.model import value_class
 
 
@@ -109,7 +110,7 @@ def _student(cells: dict[str, str], canvas: bool) -> Student | None:
 
 
 _CANVAS_FIXED = {"student", "id", "sis user id", "sis login id", "section", "integration id", "root account"}
-_CANVAS_ASSIGNMENT = re.compile(r"^(?P<title>.*\S)\s*\((?P<id>\d+)\)$")
+_CANVAS_ASSIGNMENT = regexes.compile(r"^(?P<title>.*\S)\s*\((?P<id>\d+)\)$")
 
 
 def canvas_assignment_columns(path: Path) -> tuple[tuple[str, str], ...]:

@@ -8,17 +8,16 @@ are public so that an exercise's custom ``checks.py`` can use them too.
 from __future__ import annotations
 
 import ast
-import re
 import signal
 
-from mpgrade import locations, verdicts, wording
+from mpgrade import locations, regexes, verdicts, wording
 from mpgrade.locations import last_exception
 from mpgrade.model import CheckContext, ProcessInfo, ProcessStack, StackFrame, Trace
 
 _NUMBER_WORDS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
 
 # A number a student printed: not glued to a name ("Process-1", "x2") or a decimal point.
-_NUMBER = re.compile(r"(?<![\w.-])-?\d+(?:\.\d+)?(?!\w)(?!\.\d)")
+_NUMBER = regexes.compile(r"(?<![\w.-])-?\d+(?:\.\d+)?(?!\w)(?!\.\d)")
 
 
 def number_word(n: int) -> str:

@@ -10,6 +10,7 @@ import math
 import re
 from typing import Literal
 
+from mpgrade import regexes
 from mpgrade.checks import static
 from mpgrade.checks.facts import (
     confirmed,
@@ -51,8 +52,8 @@ _USE = "`with multiprocessing.Pool(4) as pool: results = pool.map(f, items)`"
 
 # expectation -> (exponent, how a student would name the function, how to write it)
 _EXPECT = {
-    "square": (2, re.compile(r"sq(?:r|uare)?(?![a-z])|square", re.I), "n ** 2 or n*n"),
-    "cube": (3, re.compile(r"cub", re.I), "n ** 3 or n*n*n"),
+    "square": (2, regexes.compile(r"sq(?:r|uare)?(?![a-z])|square", re.I), "n ** 2 or n*n"),
+    "cube": (3, regexes.compile(r"cub", re.I), "n ** 3 or n*n*n"),
 }
 
 

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import field
 from functools import lru_cache
 
-from mpgrade import patterns
+from mpgrade import patterns, regexes
 from mpgrade.model import DEFAULT_SUBJECTS, Concept, Misconception, Rubric, value_class
 from mpgrade.wording import plural
 
@@ -32,7 +32,7 @@ _NEGATION_WINDOW = 4  # tokens between a negation cue and what it negates
 
 _NEGATIONS = {"not", "no", "never", "cannot", "without", "neither", "nor", "none", "nothing", "nobody"}
 _NOT_NEGATING_NEXT = {"only", "just", "merely", "simply", "necessarily", "least"}
-_CONTRADICTED = re.compile(
+_CONTRADICTED = regexes.compile(
     r"^[^.;:]{0,25}?\b(?:is|are|was|were|'s)\s+(?:completely\s+|totally\s+|entirely\s+)?"
     r"(?:irrelevant|unimportant|a myth|false|untrue|not true|wrong|meaningless|pointless)\b"
     r"|^[^.;:]{0,25}?\b(?:does|do)(?:n't| not)\s+matter\b"
@@ -41,15 +41,15 @@ _CONTRADICTED = re.compile(
     re.IGNORECASE,
 )
 # Where one clause ends and a contrasted one starts: "processes X, while threads Y".
-_CLAUSE_BREAK = re.compile(
+_CLAUSE_BREAK = regexes.compile(
     r"[;:|]|\b(?:while|whereas|but|however|unlike|in contrast|on the other hand|compared to|"
     r"as opposed to|instead)\b",
     re.IGNORECASE,
 )
-_STATES_NEGATION = re.compile(r"\b(?:not|never|no|cannot|without)\b|n't", re.IGNORECASE)
-_TOKEN = re.compile(r"[A-Za-z][A-Za-z']*|\d+")
-_MARKUP = re.compile(r"^\s*(?:#+|>|[-*+•·]|\d+\s*[.)\]:-]|[a-z][.)]|\(\w\))\s*|\*\*|__|`|\"\"\"|'''")
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[A-Za-z0-9])")
+_STATES_NEGATION = regexes.compile(r"\b(?:not|never|no|cannot|without)\b|n't", re.IGNORECASE)
+_TOKEN = regexes.compile(r"[A-Za-z][A-Za-z']*|\d+")
+_MARKUP = regexes.compile(r"^\s*(?:#+|>|[-*+•·]|\d+\s*[.)\]:-]|[a-z][.)]|\(\w\))\s*|\*\*|__|`|\"\"\"|'''")
+_SENTENCE_END = regexes.compile(r"(?<=[.!?])\s+(?=[\"'(\[A-Za-z0-9])")
 
 
 @value_class

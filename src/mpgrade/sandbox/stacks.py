@@ -10,16 +10,16 @@ without following symlinks, size-capped, parsed leniently.
 from __future__ import annotations
 
 import os
-import re
 import signal
 import stat
 import time
 
+from mpgrade import regexes
 from mpgrade.model import ProcessStack, StackFrame
 from mpgrade.sandbox.observer import ProcInfo, read_cmdline
 from mpgrade.sandbox.watch import syscall_of
 
-_FRAME = re.compile(r'^\s+File "(.*)", line ([0-9]{1,9}) in (.*)$')  # 9 digits: int() stays cheap
+_FRAME = regexes.compile(r'^\s+File "(.*)", line ([0-9]{1,9}) in (.*)$')  # 9 digits: int() stays cheap
 _MAX_DUMP = 256 * 1024
 
 
