@@ -52,11 +52,16 @@ def test_a_later_process_reads_the_program_instead_of_assembling_it(tmp_path: Pa
     assert _child(tmp_path) == "False Pool ('Pool', 'of')"  # read back, the same matches
 
 
-def test_a_program_the_engine_refuses_is_assembled_afresh(tmp_path: Path) -> None:
+def _no_opcode(program: list) -> list:
+    return [program[0], [999_999] * len(program[1]), *program[2:]]  # the engine's validator says no
+
+
+@pytest.mark.parametrize("spoil", [_no_opcode, lambda program: {"flags": program[0]}, lambda _: "x"],
+                         ids=["no-opcode", "not-a-list", "a-string"])
+def test_a_program_the_engine_refuses_is_assembled_afresh(tmp_path: Path, spoil) -> None:
     _child(tmp_path)
     [entry] = tmp_path.glob("regex-programs-*.json")
     stored = json.loads(entry.read_text())
-    for program in stored["value"].values():
-        program[1] = [999_999] * len(program[1])  # no opcode: the engine's validator says no
+    stored["value"] = {slot: spoil(program) for slot, program in stored["value"].items()}
     entry.write_text(json.dumps(stored))
     assert _child(tmp_path) == "True Pool ('Pool', 'of')"

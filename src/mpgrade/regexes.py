@@ -34,7 +34,7 @@ except ImportError:  # Python 3.10 names them sre_compile and sre_parse
         _sre = None  # type: ignore[assignment]
 
 _NAME = "regex-programs"
-_MAX_BYTES = 1024 * 1024  # a few thousand patterns; past that the file starts over
+_MAX_BYTES = 256 * 1024  # several hundred patterns (read at every start); past that it starts over
 _lock = threading.Lock()
 _known: dict[str, list[Any]] | None = None
 _new: dict[str, list[Any]] = {}
@@ -58,25 +58,31 @@ def compile(pattern: str, flags: int = 0) -> re.Pattern[str]:  # noqa: A001 - re
         return re.compile(pattern, flags)
     slot = f"{int(flags)}:{pattern}"
     with _lock:
-        program = _programs().get(slot) or _new.get(slot)
+        program = _new.get(slot) or _programs().get(slot)  # a refused kept one is replaced in _new
     if program is not None:
         try:
-            return _sre.compile(pattern, program[0], program[1], program[2], program[3], tuple(program[4]))
-        except (TypeError, ValueError, RuntimeError, IndexError, OverflowError):
+            return _engine(pattern, program)
+        except (TypeError, ValueError, RuntimeError, LookupError, OverflowError):
             pass  # not a program this engine accepts: assemble it afresh
     parsed = _parser.parse(pattern, flags)  # raises re.error for a bad pattern, as re does
-    code = _compiler._code(parsed, flags)
     names = dict(parsed.state.groupdict)
     index: list[str | None] = [None] * parsed.state.groups
     for name, number in names.items():
         index[number] = name
-    program = [int(flags | parsed.state.flags), list(code), parsed.state.groups - 1, names, index]
-    compiled = _sre.compile(pattern, program[0], program[1], program[2], program[3], tuple(index))
+    program = [int(flags | parsed.state.flags), list(_compiler._code(parsed, flags)),
+               parsed.state.groups - 1, names, index]
+    compiled = _engine(pattern, program)
     with _lock:
         if not _new:
             atexit.register(save)
         _new[slot] = program
     return compiled
+
+
+def _engine(pattern: str, program: list[Any]) -> re.Pattern[str]:
+    """The pattern object for an assembled program, as ``re.compile`` makes it last."""
+    flags, code, groups, names, index = program
+    return _sre.compile(pattern, flags, code, groups, names, tuple(index))
 
 
 def save() -> None:
