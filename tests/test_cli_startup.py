@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import marshal
+import multiprocessing
 import os
 import subprocess
 import sys
@@ -49,6 +50,22 @@ def test_a_json_check_imports_no_renderer_schema_or_notebook_library(kind: str, 
     code, loaded, out = _loaded(path, "json")
     assert code == 0 and json.loads(out)["questions"][0]["status"] == "passed"
     assert loaded == []
+
+
+def test_the_start_methods_are_asked_of_multiprocessing_once_per_interpreter(tmp_path: Path,
+                                                                            monkeypatch) -> None:
+    """Importing multiprocessing to learn the default start method costs every check
+    milliseconds: a fresh cache asks it once, the next check reads the kept answer."""
+    monkeypatch.setenv("MPGRADE_CACHE_DIR", str(tmp_path / "cache"))
+    path = tmp_path / "answer.py"
+    path.write_text("# Q6. four processes, four numbers\n" + CODE["Q6"])
+    first = subprocess.run([sys.executable, "-c", _CHECK_AND_LIST, str(path), "json", "multiprocessing"],
+                           capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert json.loads(first.stderr.strip().splitlines()[-1]) == [0, ["multiprocessing"]]
+    again = subprocess.run([sys.executable, "-c", _CHECK_AND_LIST, str(path), "json", "multiprocessing"],
+                           capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert json.loads(again.stderr.strip().splitlines()[-1]) == [0, []]
+    assert json.loads(again.stdout)["environment"]["start_method"] == multiprocessing.get_all_start_methods()[0]
 
 
 def test_the_text_report_does_load_rich(tmp_path: Path) -> None:

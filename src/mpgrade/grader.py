@@ -17,7 +17,6 @@ sandboxed subprocesses.
 
 from __future__ import annotations
 
-import multiprocessing
 import platform
 import time
 from collections.abc import Callable, Sequence
@@ -59,11 +58,11 @@ Purpose = Literal["grade", "portability", "race"]
 
 def default_start_method() -> str:
     """The running Python's default, without fixing the grader's own context."""
-    return multiprocessing.get_all_start_methods()[0]
+    return sandbox.start_methods()[0]
 
 
 def available_start_methods() -> tuple[str, ...]:
-    return tuple(multiprocessing.get_all_start_methods())
+    return sandbox.start_methods()
 
 
 def grade_file(path: str | Path, assignment: Assignment, options: GradeOptions) -> Report:

@@ -5,13 +5,13 @@
 The backends (how the student's root is started) are the table in backends.py; "auto"
 picks the strongest whose self-test passes. See SECURITY.md for what each protects.
 
-``run`` and the runner's machinery load on first use, so that a module needing only the
+``run`` and the runner's machinery (and ``start_methods``, the tree's start methods with
+its default first) load on first use, so that a module needing only the
 backend table (the CLI's ``--isolation`` choices) does not pay for them.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import sys
 from typing import Any
@@ -19,7 +19,8 @@ from typing import Any
 from mpgrade.model import value_class
 from mpgrade.sandbox.backends import DoctorRows, SandboxUnavailable, all_backends, choose
 
-__all__ = ["BackendStatus", "Capabilities", "SandboxUnavailable", "capabilities", "choose", "run"]
+__all__ = ["BackendStatus", "Capabilities", "SandboxUnavailable", "capabilities", "choose", "run",
+           "start_methods"]
 
 
 @value_class
@@ -54,11 +55,16 @@ def __getattr__(name: str) -> Any:
         from mpgrade.sandbox.runner import run
 
         return run
+    if name == "start_methods":
+        from mpgrade.sandbox.interpreter import start_methods
+
+        return start_methods
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def capabilities() -> Capabilities:
     """Probe once (results are cached) and explain how to get the stronger backend."""
+    from mpgrade.sandbox import interpreter
     from mpgrade.sandbox.cgroup import detect
     from mpgrade.sandbox.observer import connector_usable
 
@@ -84,7 +90,7 @@ def capabilities() -> Capabilities:
         cgroup=layout.version,
         cgroup_controllers=layout.controllers,
         proc_connector=connector,
-        start_methods=tuple(multiprocessing.get_all_start_methods()),
+        start_methods=interpreter.start_methods(),
         auto_backend=choose("auto").name,
         hints=tuple(hints),
     )

@@ -31,16 +31,35 @@ import sys
 import sysconfig
 import tempfile
 
-from mpgrade.cache import fingerprint, once
+from mpgrade.cache import file_identity, fingerprint, once, remembered
 
 PREFIX = "mpgrade-python-"
 LIBRARIES_PTH = "mpgrade-libraries.pth"
+_START_METHODS = {"fork", "spawn", "forkserver"}
 
 
 @once
 def real_binary() -> str:
     """The real binary behind sys.executable (a venv's python is a symlink to it)."""
     return os.path.realpath(sys.executable)
+
+
+@once
+def start_methods() -> tuple[str, ...]:
+    """The tree's start methods, its default first: those of this binary, which runs it.
+
+    Kept on disk per binary, since importing ``multiprocessing`` to ask costs a short check
+    about a twentieth of its start-up."""
+
+    def ask() -> list[str]:
+        import multiprocessing
+
+        return multiprocessing.get_all_start_methods()
+
+    found = remembered("start-methods", (file_identity(real_binary()), sys.platform), ask)
+    if isinstance(found, list) and found and set(found) <= _START_METHODS:
+        return tuple(found)
+    return tuple(ask())  # a kept answer that names no start method is not believed
 
 
 def _config(binary: str) -> str:
