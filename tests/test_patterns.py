@@ -240,6 +240,31 @@ if __name__ == "__main__":
     assert q6["status"] == "partial"
 
 
+@pytest.mark.parametrize("processes", [0, 2])
+def test_only_an_answer_that_ran_concurrently_runs_again(make_notebook, tmp_path, processes) -> None:
+    """A failing answer that ran as one process (no child, pool or thread) has nothing to
+    race: it runs once. With processes it runs a second time. Each run leaves a line."""
+    runs = tmp_path / "runs"
+    code = f"""import multiprocessing
+
+def show(n):
+    print(1)
+
+if __name__ == "__main__":
+    open({str(runs)!r}, "a").write("run\\n")
+    procs = [multiprocessing.Process(target=show, args=(i,)) for i in range({processes})]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join()
+    print(1)
+"""
+    _, result = check_json(make_notebook(code={"Q6": code}), "-q", "Q6", "--isolation", "plain")
+    assert by_id(result)["Q6"]["status"] in ("partial", "failed")
+    expected = 2 if processes or result["environment"]["observer"] != "proc_connector" else 1
+    assert runs.read_text().count("run") == expected
+
+
 def test_a_race_whose_second_run_is_worse_keeps_the_portability_matrix(make_notebook, tmp_path) -> None:
     """The race re-run is one more planned run: the lower result counts, and the matrix of the
     other start methods stays (a flag file per start method stands in for timing)."""

@@ -272,8 +272,10 @@ def _scored(g: Graded, ran: Ran | None = None) -> Graded:
 
 def _settle_races(graded: tuple[Graded, ...], runner: _Runner) -> tuple[Graded, ...]:
     """A failing answer runs once more: if the checks disagree, it is a race, not bad luck,
-    and the lower result counts."""
-    suspects = [g for g in graded if g.ran_for("grade") and _could_be_a_race(g.final)]
+    and the lower result counts (so a second run never raises a score: it only names the
+    race). An answer that ran alone, as one process with no threads, has nothing to race."""
+    suspects = [g for g in graded if g.ran_for("grade") and _could_be_a_race(g.final)
+                and _concurrent(g.ran_for("grade")[0].ctx)]
     again = {r.plan.question: r for r in runner.run(
         [PlannedRun(g.question.id, g.ran_for("grade")[0].plan.method, "race") for g in suspects])}
     return tuple(_settled(g, again[g.question.id]) if g.question.id in again else g for g in graded)
@@ -282,6 +284,17 @@ def _settle_races(graded: tuple[Graded, ...], runner: _Runner) -> tuple[Graded, 
 def _could_be_a_race(result: QuestionResult) -> bool:
     """Lost points in a run that ended by itself: timing may have decided them."""
     return result.status in ("partial", "failed") and result.run is not None and result.run.reason is None
+
+
+def _concurrent(ctx: CheckContext) -> bool:
+    """Whether more than one thing ran at once. Only the kernel's process events see every
+    process, even a 1 ms one; under /proc polling a second process may have gone unseen,
+    so every run counts as concurrent there. The probe's threads and pools are its own
+    claims: leaving them out only spares a run that could not have raised the score."""
+    run = ctx.run
+    if run is None or run.observer != "proc_connector" or len(run.observed) > 1:
+        return True
+    return bool(ctx.trace.children() or ctx.trace.pools or ctx.trace.threads_started)
 
 
 def _settled(first: Graded, ran: Ran) -> Graded:
