@@ -13,8 +13,8 @@ the sandbox's pid namespace, command line) and the exits they learnt of.
 
 from __future__ import annotations
 
+import errno
 import os
-import select
 import shutil
 import socket
 import struct
@@ -278,7 +278,6 @@ class _ConnectorHub:
 
     def __init__(self) -> None:
         self.sock = open_connector()
-        self.sock.setblocking(False)
         self.seq = 0
         self._lock = threading.Lock()
         self._owner: dict[int, ProcConnectorObserver] = {}  # live member pid -> its run
@@ -322,17 +321,19 @@ class _ConnectorHub:
                     self._owner.setdefault(info.pid, observer)
 
     def _loop(self) -> None:
+        """One blocking ``recv`` per event into one buffer: the thread holds the GIL only to
+        parse (every event of the machine arrives here, most of them not ours)."""
+        buffer = bytearray(65536)
+        view = memoryview(buffer)
         while True:
-            select.select([self.sock], [], [])
-            while True:
-                try:
-                    data = self.sock.recv(65536)
-                except BlockingIOError:
-                    break
-                except OSError:  # ENOBUFS: the kernel dropped events; every run catches up
-                    self._lost()
-                    continue
-                self._parse(data)
+            try:
+                size = self.sock.recv_into(buffer)
+            except OSError as exc:
+                if exc.errno != errno.ENOBUFS:
+                    return  # the socket is gone: runs see their roots end by reaping
+                self._lost()  # the kernel dropped events: every run catches up from /proc
+                continue
+            self._parse(view[:size])
 
     def _lost(self) -> None:
         with self._lock:
@@ -342,7 +343,7 @@ class _ConnectorHub:
             observer._rescan()
             self._adopt(observer)
 
-    def _parse(self, data: bytes) -> None:
+    def _parse(self, data: bytes | memoryview) -> None:
         offset = 0
         while offset + _NLMSG.size <= len(data):
             length = _NLMSG.unpack_from(data, offset)[0]
