@@ -192,10 +192,11 @@ def test_prose_question_without_rubric(tmp_path: Path) -> None:
     assert_at(error_of(path), path, line_of(text, "[[questions]]", nth=2), "needs a [questions.rubric]")
 
 
-def test_non_positive_limit(tmp_path: Path) -> None:
-    text = VALID.replace('title = "Mini exercise"\n', 'title = "Mini exercise"\n\n[limits]\nwall_s = 0\n')
+@pytest.mark.parametrize("value", ["0", "-1.5", "nan", "inf"])
+def test_a_limit_that_is_not_positive_and_finite(tmp_path: Path, value: str) -> None:
+    text = VALID.replace('title = "Mini exercise"\n', f'title = "Mini exercise"\n\n[limits]\nwall_s = {value}\n')
     path = write(tmp_path, text)
-    assert_at(error_of(path), path, line_of(text, "wall_s"), "limits.wall_s", "must be positive")
+    assert_at(error_of(path), path, line_of(text, "wall_s"), "limits.wall_s", "must be a positive, finite number")
 
 
 def test_variant_file_must_exist_and_name_known_questions(tmp_path: Path) -> None:

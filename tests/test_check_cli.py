@@ -271,7 +271,12 @@ def test_bad_arguments_exit_2(cli, make_notebook) -> None:
                  ["grade", str(make_notebook()), "-o", str(make_notebook().parent / "out"), "--canvas-assignment-id", "abc"],
                  ["grade", str(make_notebook()), "-o", str(make_notebook().parent / "out"), "--csv-encoding", "klingon"],
                  ["gradescope-build", "-a", "15feb-multiprocessing", "--budget", "0"],
-                 ["gradescope-build", "-a", "15feb-multiprocessing", "--visibility", "everyone"]):
+                 ["gradescope-build", "-a", "15feb-multiprocessing", "--visibility", "everyone"],
+                 # float() reads these; no limit comparison stops them
+                 ["check", str(make_notebook()), "-q", "Q6", "--timeout", "nan"],
+                 ["check", str(make_notebook()), "-q", "Q6", "--timeout", "inf"],
+                 ["check", str(make_notebook()), "-q", "Q6", "--cpu", "nan"],
+                 ["grade", str(make_notebook()), "-o", str(make_notebook().parent / "out"), "--cpu", "inf"]):
         proc = cli(*args)
         assert proc.returncode == 2, (args, proc.stderr)
         assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr

@@ -11,6 +11,7 @@ from conftest import CODE, EXAMPLE_Q6, notebook
 
 import mpgrade
 from mpgrade import jupyter
+from mpgrade.errors import MpgradeError
 
 nbclient = pytest.importorskip("nbclient", reason="pip install '.[test]' installs nbclient")
 pytest.importorskip("ipykernel", reason="pip install '.[test]' installs ipykernel")
@@ -57,6 +58,7 @@ def executed(tmp_path_factory: pytest.TempPathFactory) -> list:
         "%%mpgrade Q9\nprint(1)",
         "multiprocessing.set_start_method('spawn', force=True)",
         "%%mpgrade Q5\n" + CODE["Q5"],
+        "%%mpgrade Q6 --timeout nan\nprint(1)",
     ]
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
@@ -97,6 +99,14 @@ def test_line_magic_and_api_grade_the_saved_notebook(executed) -> None:
 def test_bad_magic_arguments_are_one_line(executed) -> None:
     _, _, printed = _outputs(executed[9])
     assert printed.startswith("mpgrade: error: unknown question 'Q9'") and printed.count("\n") == 1
+
+
+def test_a_timeout_that_is_no_number_of_seconds_is_one_line_in_the_magic_and_the_api(executed,
+                                                                                      tmp_path) -> None:
+    _, _, printed = _outputs(executed[12])
+    assert printed == "mpgrade: error: timeout must be a positive, finite number of seconds, got nan\n"
+    with pytest.raises(MpgradeError, match="finite number of seconds, got inf"):
+        mpgrade.check(notebook(tmp_path / "a.ipynb"), question="Q6", timeout=float("inf"))
 
 
 def test_says_when_the_kernel_itself_would_fail(executed) -> None:

@@ -94,8 +94,8 @@ def check(
     sub = load(path)
     choice = choose_assignment(assignment, sub)
     chosen = choice.assignment
-    return Result(grade_submission(sub, chosen, _checked(options(
-        question, timeout=timeout, start_method=start_method, isolation=isolation), chosen),
+    return Result(grade_submission(sub, chosen, options(
+        question, timeout=timeout, start_method=start_method, isolation=isolation).checked(chosen),
         choice.segmentation))
 
 
@@ -119,7 +119,7 @@ def check_cells(
     sha = hashlib.sha256("\n\0".join(cells).encode("utf-8", "replace")).hexdigest()
     sub = Submission(name, "ipynb", sha, made)
     chosen = _assignment(assignment or DEFAULT_ASSIGNMENT, sub)
-    opts = _checked(options(qid, timeout=timeout, isolation=isolation), chosen)
+    opts = options(qid, timeout=timeout, isolation=isolation).checked(chosen)
     return Result(grade_submission(sub, chosen, opts), note=note)
 
 
@@ -127,13 +127,3 @@ def _assignment(requested: str | None, sub: Submission):
     from mpgrade.assignment import choose_assignment
 
     return choose_assignment(requested, sub).assignment
-
-
-def _checked(opts: GradeOptions, assignment) -> GradeOptions:
-    from mpgrade.errors import UsageError
-
-    known = [q.id for q in assignment.questions]
-    for q in opts.questions:
-        if q not in known:
-            raise UsageError(f"unknown question '{q}' (this assignment has {', '.join(known)})")
-    return opts

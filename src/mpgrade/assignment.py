@@ -338,8 +338,8 @@ class _Loader:
         for key, kind in _LIMIT_FIELDS.items():
             if key in table:
                 value = self.field(table, key, (int, float) if kind is float else int, "limits")
-                if value <= 0:
-                    raise self.fail(f"limits.{key}", "must be positive")
+                if not Limits.valid(value):
+                    raise self.fail(f"limits.{key}", "must be a positive, finite number")
                 values[key] = kind(value)
         return Limits(**values)
 
@@ -380,8 +380,8 @@ class _Loader:
                 f"question {qid} is worth {points:g} but its checks and rubric add up to {total:g}",
             )
         timeout = self.field(table, "timeout_s", float, where, None)
-        if timeout is not None and timeout <= 0:
-            raise self.fail(f"{where}.timeout_s", "must be positive")
+        if timeout is not None and not Limits.valid(timeout):
+            raise self.fail(f"{where}.timeout_s", "must be a positive, finite number")
         return Question(
             id=qid,
             title=self.field(table, "title", str, where, qid),

@@ -53,31 +53,24 @@ def _limits(args: argparse.Namespace, base: Limits) -> Limits | None:
     }
     given = {k: v for k, v in overrides.items() if v is not None}
     for key, value in given.items():
-        if value <= 0:
-            raise UsageError(f"limit {key} must be positive, got {value}")
+        if not Limits.valid(value):
+            raise UsageError(f"limit {key} must be a positive, finite number, got {value}")
     return replace(base, **given) if given else None
 
 
 def _options(args: argparse.Namespace, assignment: Assignment) -> GradeOptions:
-    if args.timeout is not None and args.timeout <= 0:
-        raise UsageError("--timeout must be positive")
     if args.isolation != "auto":  # asked for by name: unusable is the user's to fix, now
         from mpgrade.sandbox.backends import choose
 
         choose(args.isolation)
-    known = [q.id for q in assignment.questions]
-    wanted = tuple(_norm_qid(q) for q in args.question)
-    for q in wanted:
-        if q not in known:
-            raise UsageError(f"unknown question '{q}' (this assignment has {', '.join(known)})")
     return GradeOptions(
         timeout_s=args.timeout,
         start_method=args.start_method,
         isolation=args.isolation,
-        questions=wanted,
+        questions=tuple(_norm_qid(q) for q in args.question),
         portability=getattr(args, "portability", False),
         limits=_limits(args, assignment.limits),
-    )
+    ).checked(assignment)
 
 
 def _norm_qid(value: str) -> str:

@@ -323,6 +323,12 @@ class Limits:
     file_size_mb: int = 16
     open_files: int = 256
 
+    @staticmethod
+    def valid(value: float) -> bool:
+        """What every limit (and a timeout) must be: a number above 0 and below infinity.
+        TOML and ``float()`` both read ``nan`` and ``inf``, which no comparison stops."""
+        return 0 < value < float("inf")
+
 
 @value_class
 class Variant:
@@ -724,3 +730,16 @@ class GradeOptions:
     questions: tuple[str, ...] = ()  # grade only these ids; () = all
     portability: bool = False  # also run code questions under every start method
     limits: Limits | None = None  # overrides the assignment's limits
+
+    def checked(self, assignment: Assignment) -> GradeOptions:
+        """These options, when ``assignment`` can be graded with them; else a ``UsageError``
+        (the same words for the command line, the Python API and the notebook magic)."""
+        from mpgrade.errors import UsageError
+
+        if self.timeout_s is not None and not Limits.valid(self.timeout_s):
+            raise UsageError(f"timeout must be a positive, finite number of seconds, got {self.timeout_s:g}")
+        known = [q.id for q in assignment.questions]
+        for q in self.questions:
+            if q not in known:
+                raise UsageError(f"unknown question '{q}' (this assignment has {', '.join(known)})")
+        return self
