@@ -271,6 +271,7 @@ def test_bad_arguments_exit_2(cli, make_notebook) -> None:
                  ["grade", str(make_notebook()), "-o", str(make_notebook().parent / "out"), "--canvas-assignment-id", "abc"],
                  ["grade", str(make_notebook()), "-o", str(make_notebook().parent / "out"), "--csv-encoding", "klingon"],
                  ["gradescope-build", "-a", "15feb-multiprocessing", "--budget", "0"],
+                 ["gradescope-build", "-a", "15feb-multiprocessing", "--budget", "nan"],
                  ["gradescope-build", "-a", "15feb-multiprocessing", "--visibility", "everyone"],
                  # float() reads these; no limit comparison stops them
                  ["check", str(make_notebook()), "-q", "Q6", "--timeout", "nan"],

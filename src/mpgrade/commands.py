@@ -299,7 +299,9 @@ def cmd_gradescope_build(args: argparse.Namespace) -> int:
     from mpgrade.gsbuild import build_autograder
     from mpgrade.report.gradescope import GradescopeOptions
 
-    if not args.budget >= MIN_BUDGET_S:  # NaN too
+    if not Limits.valid(args.budget):
+        raise UsageError(f"--budget must be a positive, finite number of seconds, got {args.budget:g}")
+    if args.budget < MIN_BUDGET_S:
         raise UsageError(f"--budget {args.budget:g}: too small to grade a code question; give at "
                          f"least {MIN_BUDGET_S:g} s (none is started with less than {MIN_RUN_S:g} s left)")
     if args.source and not Path(args.source).exists():
