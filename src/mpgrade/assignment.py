@@ -21,6 +21,7 @@ from mpgrade.cache import recall, store
 from mpgrade.errors import MpgradeError
 from mpgrade.model import (
     DEFAULT_SUBJECTS,
+    START_METHODS,
     Assignment,
     AssignmentChoice,
     CheckSpec,
@@ -38,7 +39,6 @@ from mpgrade.patterns import split as split_pattern
 from mpgrade.resources import data_dir
 
 EXERCISE_FILE = "exercise.toml"
-START_METHODS = ("fork", "spawn", "forkserver")
 _LIMIT_FIELDS = {f: type(getattr(Limits(), f)) for f in Limits.__dataclass_fields__}
 
 

@@ -14,6 +14,7 @@ from typing import NoReturn
 from mpgrade import __version__
 from mpgrade.errors import ExitCode, MpgradeError, UsageError
 from mpgrade.formats import NAMES, REPORT_NAMES
+from mpgrade.model import START_METHODS
 from mpgrade.sandbox.backends import CHOICES as ISOLATIONS
 
 # Gradescope's visibility values (kept here so that `--help` imports nothing else).
@@ -32,7 +33,7 @@ def _limits_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--assignment", "-a", help="exercise id or path (default: from the notebook, "
                                               "else the best match among known exercises)")
     p.add_argument("--timeout", type=float, help="wall-clock limit per question, seconds")
-    p.add_argument("--start-method", choices=("fork", "spawn", "forkserver"),
+    p.add_argument("--start-method", choices=START_METHODS,
                    help="multiprocessing start method for the answers")
     p.add_argument("--isolation", choices=ISOLATIONS, default="auto",
                    help="sandbox backend (default: the strongest available)")

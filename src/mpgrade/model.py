@@ -119,6 +119,9 @@ def _getter(names: tuple[str, ...]) -> Callable[[Any], tuple]:
 
 CellKind = Literal["code", "markdown", "raw"]
 QuestionKind = Literal["code", "prose"]
+# The start methods multiprocessing has on some platform: what an exercise, the command line or
+# a kept answer may name.
+START_METHODS = ("fork", "spawn", "forkserver")
 Status = Literal["passed", "partial", "failed", "missing", "error", "timeout", "needs_review"]
 # Why a run was stopped early; None when it ended by itself.
 LimitReason = Literal[

@@ -32,10 +32,10 @@ import sysconfig
 import tempfile
 
 from mpgrade.cache import file_identity, fingerprint, once, remembered
+from mpgrade.model import START_METHODS
 
 PREFIX = "mpgrade-python-"
 LIBRARIES_PTH = "mpgrade-libraries.pth"
-_START_METHODS = {"fork", "spawn", "forkserver"}
 
 
 @once
@@ -57,7 +57,7 @@ def start_methods() -> tuple[str, ...]:
         return multiprocessing.get_all_start_methods()
 
     found = remembered("start-methods", (file_identity(real_binary()), sys.platform), ask)
-    if isinstance(found, list) and found and set(found) <= _START_METHODS:
+    if isinstance(found, list) and found and set(found) <= set(START_METHODS):
         return tuple(found)
     return tuple(ask())  # a kept answer that names no start method is not believed
 
