@@ -51,6 +51,16 @@ def test_the_root_has_the_limits_and_its_own_session_from_the_start(path: str) -
                                                     (900 * mb, 900 * mb)]]
 
 
+def test_a_limit_beyond_what_an_rlimit_holds_means_none_and_the_run_starts(path: str) -> None:
+    """Exabytes of memory or 1e300 CPU seconds ask for no limit; passed on as numbers they
+    failed the start, and the student's answer was reported as an error."""
+    limits = Limits(cpu_s=1e300, file_size_mb=99_999_999_999_999, memory_mb=99_999_999_999_999)
+    _, (_, rlimits) = _start(limits)
+    cpu, fsize, _, _, memory = rlimits.split("|")
+    ours = [resource.getrlimit(r)[1] for r in (resource.RLIMIT_CPU, resource.RLIMIT_FSIZE, resource.RLIMIT_AS)]
+    assert [cpu, fsize, memory] == [str((hard, hard)) for hard in ours]  # no lower than ours: none
+
+
 @pytest.mark.cgroup
 def test_the_root_is_in_the_runs_cgroups_before_it_runs(path: str) -> None:
     cgroup = RunCgroup.create(detect(), max_tasks=8, memory_bytes=512 * 1024 * 1024)

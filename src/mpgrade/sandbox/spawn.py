@@ -33,6 +33,8 @@ try:
 except ImportError:  # Windows: no rlimits; the sandbox is not supported there anyway
     resource = None  # type: ignore[assignment]
 
+_RLIM_MAX = 2**63 - 1  # the largest finite rlimit (rlim_t is 64-bit; above is "unlimited")
+
 # sh: join every cgroup named before "--" (a file that cannot be written is skipped, as
 # launch.py skips it), then exec the rest.
 _JOIN = ('while [ "$1" != -- ]; do { echo $$ > "$1"; } 2>/dev/null; shift; done; '
@@ -80,7 +82,13 @@ def rlimits(
     if runs_as != 0 and hasattr(resource, "RLIMIT_NPROC"):
         n = _uid_process_count(runs_as) + limits.processes + extra_processes
         out.append((resource.RLIMIT_NPROC, (n, n)))
-    return [(which, _clamp(which, value)) for which, value in out]
+    return [(which, _clamp(which, (_held(value[0]), _held(value[1])))) for which, value in out]
+
+
+def _held(value: int) -> int:
+    """``value``, or no limit when it is more than an rlimit holds (a limit of exabytes or
+    of 1e300 CPU seconds asks for none; passed on, it would fail the run's start)."""
+    return resource.RLIM_INFINITY if value > _RLIM_MAX else value
 
 
 def _clamp(which: int, value: tuple[int, int]) -> tuple[int, int]:
@@ -88,7 +96,11 @@ def _clamp(which: int, value: tuple[int, int]) -> tuple[int, int]:
     hard = resource.getrlimit(which)[1]
     if hard == resource.RLIM_INFINITY:
         return value
-    return min(value[0], hard), min(value[1], hard)
+    return tuple(hard if v == resource.RLIM_INFINITY else min(v, hard) for v in value)  # type: ignore[return-value]
+
+
+def _rlimit_text(value: int) -> str:
+    return "unlimited" if value == resource.RLIM_INFINITY else str(value)
 
 
 @functools.cache
@@ -115,7 +127,7 @@ def chain(
     sh, prlimit, setpriv = tools
     options = _prlimit_options()
     out = [sh, "-c", _JOIN, "mpgrade-join", *cgroup_procs, "--", prlimit]
-    out += [f"{options[which]}={soft}:{hard}" for which, (soft, hard) in limits_list]
+    out += [f"{options[which]}={_rlimit_text(soft)}:{_rlimit_text(hard)}" for which, (soft, hard) in limits_list]
     out.append("--")
     if uid is not None:
         out += [setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--no-new-privs",
