@@ -6,6 +6,7 @@ a non-root grader gets. After each run, /proc must hold no process of that run.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -246,3 +247,44 @@ def test_parse_dump_keeps_main_thread_innermost_last() -> None:
     frames = parse_dump(dump)
     assert [f.function for f in frames] == ["<module>", "receive", "_recv"]
     assert frames[1].line == 12 and frames[1].file == "/w/a.py"
+
+
+@pytest.mark.skipif(not CAPS.proc_connector, reason="needs the kernel's process connector")
+def test_forks_made_before_a_run_subscribes_are_replayed_to_it_and_no_older_ones() -> None:
+    """The hub keeps recent events; a run subscribing late must get every fork of its tree
+    made after it started listening, in order, and none from before."""
+    import subprocess
+    import time
+
+    from mpgrade.sandbox.observer import ProcConnectorObserver
+
+    before = subprocess.Popen(["sleep", "5"])  # forked before the observer: not replayed
+    observer = ProcConnectorObserver()
+    root = subprocess.Popen(["sh", "-c", "sleep 5 & sleep 5 & wait"])
+    children: list[int] = []
+    try:
+        deadline = time.monotonic() + 10
+        while len(_children_of(root.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.2)  # the forks' events have reached the hub
+        observer.start(root.pid)
+        seen = {info.pid for info in observer.alive()}
+        children = _children_of(root.pid)
+        assert len(children) == 2 and {*children, root.pid} <= seen
+        assert before.pid not in seen
+    finally:
+        observer.stop()
+        for proc in (before, root):
+            proc.kill()
+            proc.wait()
+        for pid in children:
+            with contextlib.suppress(OSError):
+                os.kill(pid, 9)
+
+
+def _children_of(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(x) for x in f.read().split()]
+    except OSError:
+        return []

@@ -303,7 +303,9 @@ class _ConnectorHub:
             self._owner[root] = observer
             first_kept = self._recent[0][0] if self._recent else self.seq + 1
             missed = first_kept > since + 1  # evicted, or dropped by the kernel
-            for event in [e for e in self._recent if e[0] > since]:
+            # Events are kept in sequence order: the ones after ``since`` are the newest.
+            newer = min(len(self._recent), max(0, self.seq - since))
+            for event in [self._recent[-k] for k in range(newer, 0, -1)]:
                 self._apply(event)
         if missed:
             observer._rescan()
