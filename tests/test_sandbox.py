@@ -288,3 +288,44 @@ def _children_of(pid: int) -> list[int]:
             return [int(x) for x in f.read().split()]
     except OSError:
         return []
+
+
+@pytest.mark.skipif(not CAPS.proc_connector, reason="needs the kernel's process connector")
+def test_the_kernel_hands_the_connector_only_process_forks_execs_and_exits() -> None:
+    """Thread and session events are dropped by the socket's filter, not parsed by the hub."""
+    import struct
+    import subprocess
+    import sys
+    import time
+
+    from mpgrade.sandbox import observer as ob
+
+    sock = ob.open_connector()
+    sock.settimeout(0.2)
+    program = ("import os, threading\nos.setsid()\nt = threading.Thread(target=lambda: None)\n"
+               "t.start()\nt.join()\n")
+    child = subprocess.Popen([sys.executable, "-S", "-c", program])
+    child.wait()
+    events = []
+    deadline = time.monotonic() + 10
+    try:
+        while time.monotonic() < deadline:
+            try:
+                data = sock.recv(65536)
+            except TimeoutError:
+                if any(e[1] == child.pid and e[0] == ob.PROC_EVENT_EXIT for e in events):
+                    break
+                continue
+            base = ob._NLMSG.size + ob._CNMSG.size
+            what = ob._EVENT.unpack_from(data, base)[0]
+            pid, tgid, third, fourth = struct.unpack_from("=iiii", data, base + ob._EVENT.size)
+            if what == ob.PROC_EVENT_FORK:
+                events.append((what, third, fourth))  # the child's pid and tgid
+            else:
+                events.append((what, pid, tgid))
+    finally:
+        sock.close()
+    ours = [e for e in events if e[2] == child.pid]
+    assert any(e[0] == ob.PROC_EVENT_EXIT for e in ours)  # the process's own events came
+    assert all(e[0] in (ob.PROC_EVENT_FORK, ob.PROC_EVENT_EXEC, ob.PROC_EVENT_EXIT) for e in events)
+    assert all(e[1] == e[2] for e in events), "a thread's event reached the socket"

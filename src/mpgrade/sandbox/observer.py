@@ -13,6 +13,7 @@ the sandbox's pid namespace, command line) and the exits they learnt of.
 
 from __future__ import annotations
 
+import array
 import errno
 import os
 import shutil
@@ -38,6 +39,8 @@ PROC_EVENT_FORK = 0x1
 PROC_EVENT_EXEC = 0x2
 PROC_EVENT_EXIT = 0x80000000
 NLMSG_DONE = 3
+SO_ATTACH_FILTER = 26  # <asm-generic/socket.h>; not exported by the socket module
+
 _NLMSG = struct.Struct("=IHHII")
 _CNMSG = struct.Struct("=IIIIHH")
 _EVENT = struct.Struct("=IIQ")
@@ -443,6 +446,51 @@ class PollObserver(Observer):
                 self._exited(pid, None)
 
 
+_WHAT = _NLMSG.size + _CNMSG.size  # offset of the event's type in a message
+_DATA = _WHAT + _EVENT.size  # offset of its pids
+
+
+def _seen_as_bpf(value: int) -> int:
+    """``value`` as a classic BPF word load reads it from a host-order field (big-endian)."""
+    return int.from_bytes(struct.pack("=I", value), "big")
+
+
+def _keep_process_events(sock: socket.socket) -> None:
+    """Have the kernel drop every event but a process's fork, exec and exit.
+
+    Threads starting and ending (here and in every student's tree), session and id changes
+    make a third of the machine's events; each would wake the hub's thread to be parsed
+    and dropped. A classic socket filter drops them before they are queued: a fork is kept
+    when the child is a process (pid == tgid), an exec or exit when it is a process's.
+    Without the filter (a kernel that refuses it) the hub's own checks do the same.
+    """
+    ld, tax, ja, jeq_k, jeq_x, ret = 0x20, 0x07, 0x05, 0x15, 0x1D, 0x06
+    program = [
+        (ld, 0, 0, _WHAT),
+        (jeq_k, 3, 0, _seen_as_bpf(PROC_EVENT_FORK)),  # -> 5
+        (jeq_k, 6, 0, _seen_as_bpf(PROC_EVENT_EXEC)),  # -> 9
+        (jeq_k, 5, 0, _seen_as_bpf(PROC_EVENT_EXIT)),  # -> 9
+        (ret, 0, 0, 0),
+        (ld, 0, 0, _DATA + 12),  # fork: the child's tgid
+        (tax, 0, 0, 0),
+        (ld, 0, 0, _DATA + 8),  # and its pid
+        (ja, 0, 0, 3),  # -> 12
+        (ld, 0, 0, _DATA + 4),  # exec, exit: the tgid
+        (tax, 0, 0, 0),
+        (ld, 0, 0, _DATA),  # and the pid
+        (jeq_x, 0, 1, 0),
+        (ret, 0, 0, 0xFFFFFFFF),
+        (ret, 0, 0, 0),
+    ]
+    code = array.array("B", b"".join(struct.pack("=HBBI", *op) for op in program))
+    address, _ = code.buffer_info()  # struct sock_fprog points at the instructions
+    fprog = struct.pack("=HxxxxxxQ" if struct.calcsize("P") == 8 else "=HxxI", len(program), address)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)  # the kernel copies the program
+    except OSError:
+        pass
+
+
 def open_connector() -> socket.socket:
     """A netlink socket subscribed to process events; raises OSError when not permitted."""
     sock = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_CONNECTOR)
@@ -451,6 +499,7 @@ def open_connector() -> socket.socket:
             sock.setsockopt(socket.SOL_SOCKET, 33, 8 << 20)  # SO_RCVBUFFORCE, root only
         except OSError:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+        _keep_process_events(sock)
         sock.bind((0, CN_IDX_PROC))
         payload = struct.pack("=I", PROC_CN_MCAST_LISTEN)
         cn = _CNMSG.pack(CN_IDX_PROC, CN_VAL_PROC, 0, 0, len(payload), 0)
