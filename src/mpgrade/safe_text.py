@@ -34,4 +34,7 @@ def _visible(match: re.Match[str]) -> str:
 def plain(text: object) -> str:
     """``text`` with every control character replaced by a visible, inert symbol (and lone
     surrogates by ``clean_text``): safe to print anywhere."""
-    return _UNSAFE.sub(_visible, clean_text(str(text)))
+    text = str(text)
+    if text.isprintable():  # no control character, format character or surrogate: as it is
+        return text
+    return _UNSAFE.sub(_visible, clean_text(text))
