@@ -218,6 +218,14 @@ def _ratio(seen: str, target: str) -> float:
     return matcher.ratio() if matcher.quick_ratio() >= 0.5 else 0.0
 
 
+@functools.lru_cache(maxsize=2048)  # texts are cut at _MAX_WORDS chars: at most ~8 MB
+def _mentions(text: str, synonyms: tuple[str, ...]) -> bool:
+    """``patterns.mentions``, cached: the cells a class got with the assignment (its
+    questions, its instructions) are the same text in every notebook of a batch, and
+    every one is weighed against each concept of each question."""
+    return patterns.mentions(text, synonyms)
+
+
 def _best_text_match(text: str, questions: Sequence[Question]) -> tuple[str | None, float]:
     scored = [(_similarity(text, q), q.id) for q in questions]
     score, qid = max(scored, default=(0.0, None))
@@ -924,7 +932,7 @@ def _affinity(f: _Features, p: _Profile, idf: dict[str, float], weight: float, t
     found = sum(idf.get(w, 0.0) * min(1.0, f.counts.get(w, 1) / 2) for w in f.words & p.words)
     words = found / max(weight, _WORDS_FLOOR)
     if p.concepts:
-        hits = sum(1 for synonyms in p.concepts if patterns.mentions(text, synonyms))
+        hits = sum(1 for synonyms in p.concepts if _mentions(text, synonyms))
         words = 0.6 * words + 0.4 * hits / len(p.concepts)
     if not f.code:
         return words if p.prose_ok else 0.7 * words
