@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import functools
 import re
 import textwrap
 from collections.abc import Sequence
@@ -324,13 +325,30 @@ def _definitions(context: Sequence[Cell], answer: ast.Module) -> tuple[list[str]
 
 
 def _parse_quietly(cell: Cell) -> ast.Module | None:
-    """An earlier cell as an AST, after the same neutralising and salvage; None if hopeless."""
+    """An earlier cell as an AST, after the same neutralising and salvage; None if hopeless.
+
+    Read only by the caller. Cached by source for cells up to ``_CACHED_CELL`` characters:
+    every later question of a notebook takes the same earlier cells as its context."""
     if cell.kind != "code":
         return None
-    source, _ = neutralise(cell.source)
+    if len(cell.source) <= _CACHED_CELL:
+        return _parsed(cell.source)
+    return _parse_source(cell.source, cell)
+
+
+_CACHED_CELL = 16_000  # with 64 kept, at most a few MB of syntax trees
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed(source: str) -> ast.Module | None:
+    return _parse_source(source, Cell(0, "code", source))
+
+
+def _parse_source(text: str, cell: Cell) -> ast.Module | None:
+    source, _ = neutralise(text)
     if source is None:
         return None
-    lines = [_Line(text, cell, n) for n, text in enumerate(source.split("\n"), 1)]
+    lines = [_Line(line, cell, n) for n, line in enumerate(source.split("\n"), 1)]
     if _salvage(lines, []) is not None:
         return None
     return parse_python("\n".join(line.text for line in lines))
