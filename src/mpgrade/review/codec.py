@@ -32,8 +32,26 @@ ANSWER_LIMIT = 20_000  # characters of each answer kept for the reviewer
 def dump_report(report: Report, answers: dict[str, str] | None = None) -> bytes:
     """``report`` and the student's answer to each question (what a reviewer reads)."""
     kept = {qid: text[:ANSWER_LIMIT] for qid, text in (answers or {}).items()}
-    data = {"report": dataclasses.asdict(report), "answers": kept}
+    data = {"report": _plain(report), "answers": kept}
     return gzip.compress(json.dumps(data, ensure_ascii=False).encode(), 6)
+
+
+def _plain(value: Any) -> Any:
+    """``dataclasses.asdict`` without its deep copy of every leaf (the report is frozen and
+    only read here): dataclasses become dicts, tuples lists, for ``json.dumps``."""
+    names = _field_names(type(value))
+    if names is not None:
+        return {name: _plain(getattr(value, name)) for name in names}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+@cache
+def _field_names(cls: type) -> tuple[str, ...] | None:
+    return tuple(f.name for f in dataclasses.fields(cls)) if dataclasses.is_dataclass(cls) else None
 
 
 def load_graded(data: bytes) -> tuple[Report, dict[str, str]]:
