@@ -309,8 +309,13 @@ class Said:
         return joined[:-1] + "." if joined.endswith((":", ";", ",")) else joined
 
 
+_CLAUSE_END = re.compile(r"(?<=[.;:!?]) ")
+
+
 def _clauses(sentence: str) -> list[str]:
     """Split after ``. ; : ! ?`` and a space, but not inside backticks or parentheses."""
+    if "`" not in sentence and "(" not in sentence and ")" not in sentence:
+        return [c for c in _CLAUSE_END.split(sentence) if c]  # nothing to skip over
     out, start, depth, code = [], 0, 0, False
     for i, ch in enumerate(sentence):
         if ch == "`":
