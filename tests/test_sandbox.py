@@ -10,6 +10,9 @@ import contextlib
 import json
 import os
 import socket
+import subprocess
+import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -17,6 +20,7 @@ import pytest
 
 from mpgrade.model import Limits, RunRequest, RunResult
 from mpgrade.sandbox import capabilities, run, runner
+from mpgrade.sandbox import observer as ob
 from mpgrade.sandbox.cgroup import Layout
 from mpgrade.sandbox.stacks import parse_dump
 
@@ -253,13 +257,8 @@ def test_parse_dump_keeps_main_thread_innermost_last() -> None:
 def test_forks_made_before_a_run_subscribes_are_replayed_to_it_and_no_older_ones() -> None:
     """The hub keeps recent events; a run subscribing late must get every fork of its tree
     made after it started listening, in order, and none from before."""
-    import subprocess
-    import time
-
-    from mpgrade.sandbox.observer import ProcConnectorObserver
-
     before = subprocess.Popen(["sleep", "5"])  # forked before the observer: not replayed
-    observer = ProcConnectorObserver()
+    observer = ob.ProcConnectorObserver()
     root = subprocess.Popen(["sh", "-c", "sleep 5 & sleep 5 & wait"])
     children: list[int] = []
     try:
@@ -293,13 +292,6 @@ def _children_of(pid: int) -> list[int]:
 @pytest.mark.skipif(not CAPS.proc_connector, reason="needs the kernel's process connector")
 def test_the_kernel_hands_the_connector_only_process_forks_execs_and_exits() -> None:
     """Thread and session events are dropped by the socket's filter, not parsed by the hub."""
-    import struct
-    import subprocess
-    import sys
-    import time
-
-    from mpgrade.sandbox import observer as ob
-
     sock = ob.open_connector()
     sock.settimeout(0.2)
     program = ("import os, threading\nos.setsid()\nt = threading.Thread(target=lambda: None)\n"
@@ -316,9 +308,8 @@ def test_the_kernel_hands_the_connector_only_process_forks_execs_and_exits() -> 
                 if any(e[1] == child.pid and e[0] == ob.PROC_EVENT_EXIT for e in events):
                     break
                 continue
-            base = ob._NLMSG.size + ob._CNMSG.size
-            what = ob._EVENT.unpack_from(data, base)[0]
-            pid, tgid, third, fourth = struct.unpack_from("=iiii", data, base + ob._EVENT.size)
+            what = ob._EVENT.unpack_from(data, ob._WHAT)[0]
+            pid, tgid, third, fourth = ob._PAIR4.unpack_from(data, ob._DATA)
             if what == ob.PROC_EVENT_FORK:
                 events.append((what, third, fourth))  # the child's pid and tgid
             else:

@@ -45,6 +45,8 @@ _NLMSG = struct.Struct("=IHHII")
 _CNMSG = struct.Struct("=IIIIHH")
 _EVENT = struct.Struct("=IIQ")
 _PAIR4 = struct.Struct("=iiii")
+_WHAT = _NLMSG.size + _CNMSG.size  # offset of the event's type in a message of one event
+_DATA = _WHAT + _EVENT.size  # offset of its pids
 
 
 @dataclass
@@ -446,10 +448,6 @@ class PollObserver(Observer):
                 self._exited(pid, None)
 
 
-_WHAT = _NLMSG.size + _CNMSG.size  # offset of the event's type in a message
-_DATA = _WHAT + _EVENT.size  # offset of its pids
-
-
 def _seen_as_bpf(value: int) -> int:
     """``value`` as a classic BPF word load reads it from a host-order field (big-endian)."""
     return int.from_bytes(struct.pack("=I", value), "big")
@@ -532,11 +530,10 @@ def connector_usable() -> bool:
         end = time.monotonic() + 1.0
         while time.monotonic() < end:
             data = sock.recv(65536)
-            base = _NLMSG.size + _CNMSG.size
-            if len(data) >= base + _EVENT.size + _PAIR4.size:
-                what = _EVENT.unpack_from(data, base)[0]
+            if len(data) >= _DATA + _PAIR4.size:
+                what = _EVENT.unpack_from(data, _WHAT)[0]
                 if what == PROC_EVENT_FORK:
-                    if _PAIR4.unpack_from(data, base + _EVENT.size)[2] == child.pid:
+                    if _PAIR4.unpack_from(data, _DATA)[2] == child.pid:
                         return True
     except OSError:
         return False
