@@ -96,7 +96,8 @@ def _clamp(which: int, value: tuple[int, int]) -> tuple[int, int]:
     hard = resource.getrlimit(which)[1]
     if hard == resource.RLIM_INFINITY:
         return value
-    return tuple(hard if v == resource.RLIM_INFINITY else min(v, hard) for v in value)  # type: ignore[return-value]
+    soft, most = (hard if v == resource.RLIM_INFINITY else min(v, hard) for v in value)
+    return soft, most
 
 
 def _rlimit_text(value: int) -> str:
